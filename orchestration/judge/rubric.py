@@ -1,0 +1,87 @@
+"""The transparent scoring rule: observations -> four sub-scores -> one overall 1-5 score.
+
+Every judge (offline or LLM) reports observations (`VerdictBody`); this module, and only this
+module, turns them into scores. Changing any number here changes `RUBRIC_VERSION`.
+
+    resolution  = 1 + 4 * (resolved + 0.5 * partly) / issues
+    sentiment   = 3 + 2 * sentiment_end, +0.5 if the mood improved, -0.5 if it worsened
+    service     = mean(tone, knowledge[, timeliness])
+    efficiency  = 5 - loops - needless clarifications - 2 * broken hand-offs   (floor 1)
+    overall     = 0.40 resolution + 0.30 sentiment + 0.15 service + 0.15 efficiency,
+                  rounded half up, and at most 3 when no issue was even partly resolved.
+"""
+
+from __future__ import annotations
+
+import math
+
+from orchestration.judge.verdict import Verdict, VerdictBody
+
+__all__ = ["RUBRIC_VERSION", "WEIGHTS", "apply_rubric", "overall_score", "round_half_up"]
+
+RUBRIC_VERSION = "rubric-1"
+WEIGHTS = {"resolution": 0.40, "sentiment": 0.30, "service": 0.15, "efficiency": 0.15}
+UNRESOLVED_CAP = 3
+
+
+def round_half_up(value: float) -> int:
+    """2.5 -> 3, never banker's rounding: a rule people read must round the way they do."""
+    return int(math.floor(value + 0.5))
+
+
+def _clip(value: float) -> int:
+    return max(1, min(5, round_half_up(value)))
+
+
+def resolution_score(body: VerdictBody) -> int:
+    resolved = sum(i.status == "resolved" for i in body.issues)
+    partly = sum(i.status == "partly" for i in body.issues)
+    return _clip(1 + 4 * (resolved + 0.5 * partly) / len(body.issues))
+
+
+def sentiment_score(body: VerdictBody) -> int:
+    shift = {"improved": 0.5, "stable": 0.0, "worsened": -0.5}[body.sentiment_trajectory]
+    return _clip(3 + 2 * body.sentiment_end + shift)
+
+
+def service_score(body: VerdictBody) -> int:
+    parts = [body.tone_score, body.knowledge_score]
+    if body.timeliness_score is not None:
+        parts.append(body.timeliness_score)
+    return _clip(sum(parts) / len(parts))
+
+
+def efficiency_score(body: VerdictBody) -> int:
+    friction = body.loop_count + body.needless_clarification_count + 2 * body.broken_handoff_count
+    return _clip(5 - friction)
+
+
+def overall_score(resolution: int, sentiment: int, service: int, efficiency: int, any_progress: bool) -> int:
+    """The one rule for the overall score, shared by every judge."""
+    weighted = (
+        WEIGHTS["resolution"] * resolution
+        + WEIGHTS["sentiment"] * sentiment
+        + WEIGHTS["service"] * service
+        + WEIGHTS["efficiency"] * efficiency
+    )
+    score = _clip(weighted)
+    return score if any_progress else min(score, UNRESOLVED_CAP)
+
+
+def apply_rubric(body: VerdictBody) -> Verdict:
+    """Derive the sub-scores and the overall score from a judge's observations."""
+    scores = {
+        "resolution_score": resolution_score(body),
+        "sentiment_score": sentiment_score(body),
+        "service_score": service_score(body),
+        "efficiency_score": efficiency_score(body),
+    }
+    any_progress = any(i.status != "not_resolved" for i in body.issues)
+    score = overall_score(
+        scores["resolution_score"],
+        scores["sentiment_score"],
+        scores["service_score"],
+        scores["efficiency_score"],
+        any_progress,
+    )
+    return Verdict(**body.model_dump(), **scores, score=score)

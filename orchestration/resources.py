@@ -1,0 +1,52 @@
+"""Dagster resources. Every value comes from the environment (see `orchestration.settings`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
+
+from orchestration.judge.base import Judge
+from orchestration.judge.offline import OfflineJudge
+from orchestration.settings import get_settings
+
+__all__ = ["JudgeResource", "LandingZoneResource", "build_resources"]
+
+
+class LandingZoneResource(ConfigurableResource):
+    """Where each day's JSON Lines files arrive: `<root>/<YYYY-MM-DD>/*.jsonl`."""
+
+    root: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)
+
+
+class JudgeResource(ConfigurableResource):
+    """Which judge scores conversations: the offline judge unless an endpoint is configured."""
+
+    base_url: str | None = None
+
+    def build(self) -> Judge:
+        if self.base_url:
+            raise NotImplementedError(
+                "CX_JUDGE_BASE_URL is set but the LLM judge is not part of this build yet; "
+                "unset it to use the offline judge"
+            )
+        return OfflineJudge()
+
+
+def build_resources() -> dict[str, object]:
+    from orchestration.dbt.project import dbt_resource
+    from orchestration.lake.io_manager import LakeIOManager
+
+    settings = get_settings()
+    return {
+        "landing": LandingZoneResource(root=str(settings.landing_dir)),
+        "judge": JudgeResource(base_url=settings.judge_base_url),
+        "warehouse": DuckDBResource(database=str(settings.warehouse_path)),
+        "lake_io_manager": LakeIOManager(base_dir=str(settings.lake_dir)),
+        "dbt": dbt_resource(),
+    }

@@ -1,0 +1,46 @@
+"""Warehouse load: one day's raw + scored rows into DuckDB, replacing the partition atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster_duckdb import DuckDBResource
+
+from orchestration.partitions import daily_partitions
+from orchestration.resources import JudgeResource
+from orchestration.warehouse.load import PartitionLoad, load_partition
+
+__all__ = ["warehouse_partition"]
+
+
+@asset(
+    partitions_def=daily_partitions,
+    group_name="warehouse",
+    owners=["team:data-platform"],
+    kinds={"duckdb"},
+)
+def warehouse_partition(
+    context: AssetExecutionContext,
+    warehouse: DuckDBResource,
+    judge: JudgeResource,
+    raw_conversations: dict[str, pa.Table],
+    conversation_scores: dict[str, pa.Table],
+) -> MaterializeResult:
+    """The day's rows in the warehouse: `raw.conversations`, `raw.messages`, `raw.quarantine`,
+    `raw.partition_loads` and `scored.conversation_scores`. The whole day is replaced in one
+    transaction, so a rerun gives exactly the same rows: no duplicates, no gaps."""
+    day = daily_partitions.time_window_for_partition_key(context.partition_key).start.date()
+    scores = conversation_scores["scores"]
+    judge_version = (
+        scores.column("judge_version")[0].as_py() if scores.num_rows else judge.build().version
+    )
+    judge_kind = scores.column("judge_kind")[0].as_py() if scores.num_rows else "offline"
+    lines_in = int(pc.sum(raw_conversations["files"].column("lines")).as_py() or 0)
+    load = PartitionLoad(day, lines_in, judge_kind, judge_version, context.run_id)
+    Path(warehouse.database).parent.mkdir(parents=True, exist_ok=True)
+    with warehouse.get_connection() as con:
+        counts = load_partition(con, load, raw_conversations, conversation_scores)
+    return MaterializeResult(metadata={**counts, "judge_version": judge_version})
