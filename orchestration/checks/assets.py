@@ -1,6 +1,6 @@
 """Asset checks: what Python sees best about a partition, blocking where bad data must stop."""
 
-from __future__ import annotations
+from datetime import date
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 from dagster_duckdb import DuckDBResource
@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 
-def _day(context: AssetCheckExecutionContext):  # noqa: ANN202
+def _day(context: AssetCheckExecutionContext) -> date:
     return daily_partitions.time_window_for_partition_key(context.partition_key).start.date()
 
 

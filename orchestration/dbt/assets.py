@@ -1,7 +1,5 @@
 """dbt models as Dagster assets: the day's partition is handed to dbt as `--vars`."""
 
-from __future__ import annotations
-
 import json
 from datetime import timedelta
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
@@ -28,7 +30,12 @@ cx_dbt_project.prepare_if_dev()
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=cx_dbt_project, target=cx_dbt_project.target)
+    # The venv's own dbt, so it works when the venv is not on PATH (`.venv/bin/python -m ...`).
+    return DbtCliResource(
+        project_dir=cx_dbt_project,
+        target=cx_dbt_project.target,
+        dbt_executable=str(Path(sys.executable).with_name("dbt")),
+    )
 
 
 def ensure_manifest() -> None:

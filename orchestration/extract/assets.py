@@ -1,7 +1,5 @@
 """Extract: the landing files of one day -> validated raw conversations (+ quarantine)."""
 
-from __future__ import annotations
-
 from collections import Counter
 
 import pyarrow as pa

@@ -1,7 +1,5 @@
 """Scoring: the judge rates every conversation of one day."""
 
-from __future__ import annotations
-
 from collections import Counter
 
 import pyarrow as pa

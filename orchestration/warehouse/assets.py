@@ -1,7 +1,5 @@
 """Warehouse load: one day's raw + scored rows into DuckDB, replacing the partition atomically."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import pyarrow as pa

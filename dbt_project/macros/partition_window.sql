@@ -1,0 +1,40 @@
+{#-
+    The run's partition window as a predicate on `column`, from the vars `min_date` and
+    `max_date` (inclusive ISO dates; Dagster passes both). A var left null means "no bound",
+    so with neither set the predicate is `1 = 1` (everything).
+-#}
+{% macro partition_window(column) -%}
+    {%- set bounds = [] -%}
+    {%- for name, op in [('min_date', '>='), ('max_date', '<=')] -%}
+        {%- set value = var(name, none) -%}
+        {%- if value is not none and (value | string | trim) not in ('', 'None', 'null') -%}
+            {#- Validate: the value is spliced into SQL, so it must be a real ISO date. -#}
+            {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value | string | trim) -%}
+                {{ exceptions.raise_compiler_error(
+                    "var " ~ name ~ " must be an ISO date (YYYY-MM-DD) or null, got " ~ (value | string)
+                ) }}
+            {%- endif -%}
+            {%- set day = modules.datetime.date.fromisoformat(value | string | trim) -%}
+            {%- do bounds.append(column ~ ' ' ~ op ~ " cast('" ~ day.isoformat() ~ "' as date)") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if bounds -%}
+        {{ bounds | join(' and ') }}
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    Pre-hook for partition-replaced incremental models: on an incremental run, delete every
+    row of the window first. `delete+insert` on the date column then re-inserts the window's
+    rows; this delete also clears a day that now has no rows at all (every conversation of it
+    withdrawn or quarantined), which `delete+insert` alone would leave behind.
+    Runs inside the model's transaction, so a failed build leaves the previous rows.
+-#}
+{% macro delete_partition_window(column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ partition_window(column) }}
+    {%- endif -%}
+{%- endmacro %}

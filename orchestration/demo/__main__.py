@@ -1,0 +1,5 @@
+"""`python -m orchestration.demo`: see `orchestration.demo.run`."""
+
+from orchestration.demo.run import main
+
+main()

@@ -1,0 +1,235 @@
+"""The whole pipeline for real: landing files -> Dagster assets -> DuckDB file -> dbt marts.
+
+Real parts only: a DuckDB file in a temp dir, the code location's own job run in process
+(extract, score, load, the asset checks, and `dbt build` through dagster-dbt), and the
+`dagster asset materialize` CLI in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterInstance
+
+from tests.conftest import conversation, jsonl
+
+pytestmark = pytest.mark.integration
+
+DAY_1 = date(2026, 3, 2)
+DAY_2 = date(2026, 3, 3)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _day_1_files() -> dict[str, list]:
+    return {
+        "a.jsonl": [
+            conversation(
+                "c-ai",
+                ("customer", "Can you book a table for two at 7pm tonight?"),
+                ("ai", "Done! Your table for two at 7pm is booked, confirmation 4411."),
+                ("customer", "Perfect, thank you so much!"),
+            ),
+            conversation(
+                "c-human",
+                ("customer", "My invoice charged me twice this month, this is ridiculous."),
+                ("human", "Sorry about that. I have refunded the duplicate charge of $12."),
+                ("customer", "Great, thanks."),
+                team="billing",
+                channel="email",
+            ),
+            conversation(
+                "c-handoff",
+                ("customer", "My router keeps dropping the connection."),
+                ("ai", "Have you tried restarting it?"),
+                ("customer", "Yes, it still drops. I want a person."),
+                ("human", "I'm sorry for the trouble, I've scheduled a technician for Monday."),
+                team="network",
+            ),
+            conversation("c-dup", ("customer", "first version"), ("human", "hi")),
+            b"{this is not json",
+            conversation("c-agent-only", ("human", "We wanted to let you know...")),
+        ],
+        "b.jsonl": [
+            conversation(
+                "c-dup",
+                ("customer", "Where is my order? It is late."),
+                ("human", "It shipped today, tracking number 1Z999."),
+            ),
+            conversation(
+                "c-csat",
+                ("customer", "How do I reset my password?"),
+                ("human", "Click 'forgot password' on the login page and follow the email."),
+                ("customer", "That worked, thanks!"),
+                csat={"score": 5},
+                channel="social",
+            ),
+        ],
+    }
+
+
+@dataclass
+class Env:
+    landing: Path
+    warehouse: Path
+    instance: DagsterInstance
+
+    def write(self, day: date, files: dict[str, list]) -> None:
+        folder = self.landing / day.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.jsonl"):
+            old.unlink()
+        for name, records in files.items():
+            (folder / name).write_bytes(jsonl(records))
+
+    def run_day(self, day: date):  # noqa: ANN201
+        from orchestration.definitions import build_defs
+
+        job = build_defs().resolve_job_def("daily_cx_job")
+        return job.execute_in_process(partition_key=day.isoformat(), instance=self.instance)
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    root = tmp_path_factory.mktemp("pipeline")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CX_LANDING_DIR", str(root / "landing"))
+        mp.setenv("CX_LAKE_DIR", str(root / "lake"))
+        mp.setenv("CX_WAREHOUSE_PATH", str(root / "warehouse.duckdb"))
+        mp.delenv("CX_JUDGE_BASE_URL", raising=False)
+        with DagsterInstance.ephemeral() as instance:
+            yield Env(root / "landing", root / "warehouse.duckdb", instance)
+
+
+@pytest.fixture(scope="module")
+def day_1(env: Env):  # noqa: ANN201
+    env.write(DAY_1, _day_1_files())
+    return env.run_day(DAY_1)
+
+
+def test_day_materialises_every_stage_and_passes_its_checks(env: Env, day_1) -> None:
+    assert day_1.success
+    materialised = {e.asset_key.to_user_string() for e in day_1.get_asset_materialization_events()}
+    assert {"raw_conversations", "conversation_scores", "warehouse_partition"} <= materialised
+    assert {"fct_conversation_scores", "cx_daily"} <= {k.split("/")[-1] for k in materialised}
+    checks = {e.check_name: e.passed for e in day_1.get_asset_check_evaluations()}
+    assert checks["every_conversation_accounted_for"] is True
+    assert checks["scores_within_rubric_range"] is True
+    assert not [name for name, passed in checks.items() if not passed]
+
+
+def test_every_line_is_scored_or_quarantined(env: Env, day_1) -> None:
+    assert env.query("select lines_in, conversations_loaded, conversations_scored, "
+                     "conversations_quarantined from raw.partition_loads") == [(8, 5, 5, 3)]
+    reasons = env.query("select conversation_id, reason from raw.quarantine order by source_line")
+    assert sorted(reasons, key=str) == sorted(
+        [("c-dup", "duplicate_conversation_id"), (None, "invalid_json"),
+         ("c-agent-only", "no_customer_message")], key=str)
+
+
+def test_marts_carry_handler_scores_and_csat(env: Env, day_1) -> None:
+    rows = dict(env.query("select conversation_id, handler from marts.fct_conversation_scores"))
+    assert rows == {
+        "c-ai": "ai_only",
+        "c-human": "human_only",
+        "c-handoff": "ai_then_human",
+        "c-dup": "human_only",
+        "c-csat": "human_only",
+    }
+    (csat,) = env.query(
+        "select csat_score, csat_is_positive from marts.fct_conversation_scores "
+        "where conversation_id = 'c-csat'"
+    )
+    assert csat == (5, True)
+    total, positive, csat_responses = env.query(
+        "select sum(conversations), sum(positive_conversations), sum(csat_responses) "
+        "from marts.cx_daily"
+    )[0]
+    assert (total, csat_responses) == (5, 1)
+    assert positive == env.query(
+        "select count(*) from marts.fct_conversation_scores where score >= 4"
+    )[0][0]
+
+
+_SNAPSHOT = {
+    "raw.conversations": "select * from raw.conversations",
+    "raw.messages": "select * from raw.messages",
+    "raw.quarantine": "select * from raw.quarantine",
+    "scored": "select * from scored.conversation_scores",
+    "fct": "select * from marts.fct_conversation_scores",
+    "cx_daily": "select * from marts.cx_daily",
+}
+
+
+def _snapshot(env: Env) -> dict[str, list[tuple]]:
+    return {name: sorted(env.query(sql), key=repr) for name, sql in _SNAPSHOT.items()}
+
+
+def test_rerun_replaces_the_partition_exactly(env: Env, day_1) -> None:
+    before = _snapshot(env)
+    assert env.run_day(DAY_1).success
+    assert _snapshot(env) == before
+
+    # The day's files change (a conversation withdrawn): the rerun replaces the day, no leftovers.
+    files = _day_1_files()
+    files["a.jsonl"] = [r for r in files["a.jsonl"] if not (isinstance(r, dict) and r["conversation_id"] == "c-human")]
+    env.write(DAY_1, files)
+    assert env.run_day(DAY_1).success
+    ids = {r[0] for r in env.query("select conversation_id from marts.fct_conversation_scores")}
+    assert "c-human" not in ids and "c-ai" in ids
+    assert env.query("select count(*) from raw.messages where conversation_id = 'c-human'") == [(0,)]
+
+    env.write(DAY_1, _day_1_files())
+    assert env.run_day(DAY_1).success
+    assert _snapshot(env) == before
+
+
+def test_second_day_adds_without_touching_the_first(env: Env, day_1) -> None:
+    env.write(
+        DAY_2,
+        {"x.jsonl": [conversation("d2-1", ("customer", "Is the store open on Sunday?"),
+                                  ("human", "Yes, 10am to 4pm."), started_at="2026-03-03T10:00:00Z")]},
+    )
+    first_day = sorted(env.query("select * from marts.fct_conversation_scores "
+                                 "where conversation_date = '2026-03-02'"), key=repr)
+    assert env.run_day(DAY_2).success
+    by_day = dict(env.query("select conversation_date, count(*) from marts.fct_conversation_scores "
+                            "group by 1"))
+    assert by_day == {DAY_1: 5, DAY_2: 1}
+    assert sorted(env.query("select * from marts.fct_conversation_scores "
+                            "where conversation_date = '2026-03-02'"), key=repr) == first_day
+
+
+def test_cli_materialises_a_partition_from_the_repo_root(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    (landing / DAY_1.isoformat()).mkdir(parents=True)
+    (landing / DAY_1.isoformat() / "a.jsonl").write_bytes(jsonl(_day_1_files()["b.jsonl"]))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        **os.environ,
+        "CX_LANDING_DIR": str(landing),
+        "CX_LAKE_DIR": str(tmp_path / "lake"),
+        "CX_WAREHOUSE_PATH": str(tmp_path / "w.duckdb"),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+    }
+    dagster = Path(sys.executable).with_name("dagster")
+    proc = subprocess.run(
+        [str(dagster), "asset", "materialize", "-m", "orchestration.definitions",
+         "--select", "raw_conversations*", "--partition", DAY_1.isoformat()],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_conversation_scores").fetchone() == (2,)
