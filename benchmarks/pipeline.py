@@ -86,7 +86,7 @@ def _python_stages(report: Report, landing: Path, warehouse: Path, days: list[da
             report.time("load (duckdb)", n, lambda ld=load, r=raw, s=scored: _load(con, ld, r, s))
 
 
-def _load(con, load: PartitionLoad, raw: dict, scored: dict) -> None:  # noqa: ANN001
+def _load(con, load: PartitionLoad, raw: dict, scored: dict) -> None:
     load_partition(con, load, raw, scored)
 
 
@@ -99,7 +99,11 @@ def _dbt_build(report: Report, warehouse: Path, days: list[date], conversations:
         "--profiles-dir", str(REPO_ROOT / "dbt_project"), "--target-path", str(target),
         "--vars", json.dumps(variables), "--quiet",
     ]  # fmt: skip
-    env = {**os.environ, "CX_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "CX_WAREHOUSE_PATH": str(warehouse),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     report.time(
         "dbt build (marts)",
         conversations,

@@ -1,1 +1,1 @@
-"""CX Score: a judge rates every support conversation; the results land as tested warehouse tables."""
+"""CX Score: a judge rates every support conversation; results land as tested warehouse tables."""

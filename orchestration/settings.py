@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     max_quarantine_rate: float = Field(
         0.05, ge=0, le=1, description="Above this share of lines quarantined, a check warns."
     )
-    judge_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = offline judge.")
+    judge_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint; unset = offline judge."
+    )
 
     def resolved(self, path: Path) -> Path:
         return path if path.is_absolute() else (REPO_ROOT / path).resolve()

@@ -5,20 +5,20 @@ No Dagster here: this module changes only when the input format changes.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
+    "AuthorKind",
     "Channel",
     "Conversation",
     "Csat",
     "Message",
     "Role",
-    "AuthorKind",
-    "MAX_MESSAGE_CHARS",
 ]
 
 Channel = Literal["chat", "email", "phone", "social", "other"]
@@ -35,8 +35,8 @@ def _to_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 class Message(BaseModel):

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from orchestration.contract.models import Conversation
 
-__all__ = ["ContractError", "parse_record", "REASONS"]
+__all__ = ["REASONS", "ContractError", "parse_record"]
 
 #: Every reason code a record can be quarantined with at the contract stage.
 REASONS = (

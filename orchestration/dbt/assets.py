@@ -31,7 +31,7 @@ def partition_vars(context: AssetExecutionContext) -> dict[str, str]:
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
 )
-def cx_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):  # noqa: ANN201
+def cx_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     """Staging views, intermediate models and the marts, built and tested by `dbt build` for the
     partition window (a backfill of many days runs as one dbt invocation)."""
     args = ["build", "--vars", json.dumps(partition_vars(context))]

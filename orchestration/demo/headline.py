@@ -88,7 +88,9 @@ _SLICE = """
 
 def _slices(con: duckdb.DuckDBPyConnection, key: str, limit: int | None = None) -> list[Slice]:
     sql = _SLICE.format(key=key, limit=f"limit {limit}" if limit else "")
-    return [Slice(str(name), int(n), int(p), float(m)) for name, n, p, m in con.execute(sql).fetchall()]
+    return [
+        Slice(str(name), int(n), int(p), float(m)) for name, n, p, m in con.execute(sql).fetchall()
+    ]
 
 
 def headline(warehouse_path: Path) -> Headline:

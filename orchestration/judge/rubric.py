@@ -9,34 +9,44 @@ module, turns them into scores. Changing any number here changes `RUBRIC_VERSION
     efficiency  = 5 - loops - needless clarifications - 2 * broken hand-offs   (floor 1)
     overall     = 0.40 resolution + 0.30 sentiment + 0.15 service + 0.15 efficiency,
                   rounded half up, and at most 3 when no issue was even partly resolved.
+
+Arithmetic is exact (fractions), so a weighted sum of exactly x.5 rounds up as a person would
+(in floats 0.4*5 + 0.3*3 + 0.15*2 + 0.15*2 is 3.4999...). With these weights an all-unresolved
+conversation already weighs at most 3.4; the cap keeps that promise if the weights change.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from orchestration.judge.verdict import Verdict, VerdictBody
 
 __all__ = ["RUBRIC_VERSION", "WEIGHTS", "apply_rubric", "overall_score", "round_half_up"]
 
 RUBRIC_VERSION = "rubric-1"
-WEIGHTS = {"resolution": 0.40, "sentiment": 0.30, "service": 0.15, "efficiency": 0.15}
+WEIGHTS = {
+    "resolution": Fraction(40, 100),
+    "sentiment": Fraction(30, 100),
+    "service": Fraction(15, 100),
+    "efficiency": Fraction(15, 100),
+}
 UNRESOLVED_CAP = 3
 
 
-def round_half_up(value: float) -> int:
+def round_half_up(value: float | Fraction) -> int:
     """2.5 -> 3, never banker's rounding: a rule people read must round the way they do."""
-    return int(math.floor(value + 0.5))
+    return math.floor(value + Fraction(1, 2))
 
 
-def _clip(value: float) -> int:
+def _clip(value: float | Fraction) -> int:
     return max(1, min(5, round_half_up(value)))
 
 
 def resolution_score(body: VerdictBody) -> int:
     resolved = sum(i.status == "resolved" for i in body.issues)
     partly = sum(i.status == "partly" for i in body.issues)
-    return _clip(1 + 4 * (resolved + 0.5 * partly) / len(body.issues))
+    return _clip(1 + Fraction(4 * resolved + 2 * partly, len(body.issues)))
 
 
 def sentiment_score(body: VerdictBody) -> int:
@@ -48,7 +58,7 @@ def service_score(body: VerdictBody) -> int:
     parts = [body.tone_score, body.knowledge_score]
     if body.timeliness_score is not None:
         parts.append(body.timeliness_score)
-    return _clip(sum(parts) / len(parts))
+    return _clip(Fraction(sum(parts), len(parts)))
 
 
 def efficiency_score(body: VerdictBody) -> int:
@@ -56,7 +66,9 @@ def efficiency_score(body: VerdictBody) -> int:
     return _clip(5 - friction)
 
 
-def overall_score(resolution: int, sentiment: int, service: int, efficiency: int, any_progress: bool) -> int:
+def overall_score(
+    resolution: int, sentiment: int, service: int, efficiency: int, any_progress: bool
+) -> int:
     """The one rule for the overall score, shared by every judge."""
     weighted = (
         WEIGHTS["resolution"] * resolution

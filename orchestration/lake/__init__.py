@@ -1,1 +1,1 @@
-"""The Parquet hand-off between pipeline stages (a Dagster IO manager over local or object storage)."""
+"""The Parquet hand-off between pipeline stages (a Dagster IO manager, local or object store)."""

@@ -43,5 +43,5 @@ class LakeIOManager(ConfigurableIOManagerFactory):
 
     base_dir: str
 
-    def create_io_manager(self, context) -> ParquetTablesIOManager:  # noqa: ANN001
+    def create_io_manager(self, context) -> ParquetTablesIOManager:
         return ParquetTablesIOManager(base_path=UPath(self.base_dir))

@@ -40,6 +40,8 @@ def conversation_scores(
             "scored": scores.num_rows,
             "judge_failures": tables["quarantine"].num_rows,
             "cx_score": round(positive / scores.num_rows, 4) if scores.num_rows else None,
-            "score_histogram": MetadataValue.json({str(k): histogram.get(k, 0) for k in range(1, 6)}),
+            "score_histogram": MetadataValue.json(
+                {str(k): histogram.get(k, 0) for k in range(1, 6)}
+            ),
         },
     )

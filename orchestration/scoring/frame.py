@@ -23,7 +23,9 @@ __all__ = ["conversations_from_tables", "score_day", "verdict_row"]
 
 def conversations_from_tables(tables: dict[str, pa.Table]) -> Iterator[tuple[Conversation, dict]]:
     """Rebuild validated conversations from the raw tables (already validated: no re-check)."""
-    messages = tables["messages"].sort_by([("conversation_id", "ascending"), ("message_index", "ascending")])
+    messages = tables["messages"].sort_by(
+        [("conversation_id", "ascending"), ("message_index", "ascending")]
+    )
     by_id = {
         cid: [
             Message.model_construct(

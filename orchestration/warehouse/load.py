@@ -9,7 +9,7 @@ so judges can be compared on the same conversations).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -78,7 +78,7 @@ def load_partition(
                 "judge_kind": load.judge_kind,
                 "judge_version": load.judge_version,
                 "dagster_run_id": load.run_id,
-                "loaded_at": datetime.now(timezone.utc),
+                "loaded_at": datetime.now(UTC),
             }
         ],
         schema=TABLES["raw.partition_loads"],

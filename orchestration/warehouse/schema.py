@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["TABLES", "DDL", "arrow_schema"]
+__all__ = ["DDL", "TABLES", "arrow_schema"]
 
 _TS = pa.timestamp("us", tz="UTC")
 

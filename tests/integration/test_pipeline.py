@@ -26,6 +26,11 @@ pytestmark = pytest.mark.integration
 DAY_1 = date(2026, 3, 2)
 DAY_2 = date(2026, 3, 3)
 REPO = Path(__file__).resolve().parents[2]
+_PYTHON_CHECKS = {
+    "every_conversation_accounted_for",
+    "scores_within_rubric_range",
+    "quarantine_rate_below_threshold",
+}
 
 
 def _day_1_files() -> dict[str, list]:
@@ -89,7 +94,7 @@ class Env:
         for name, records in files.items():
             (folder / name).write_bytes(jsonl(records))
 
-    def run_day(self, day: date):  # noqa: ANN201
+    def run_day(self, day: date):
         from orchestration.definitions import build_defs
 
         job = build_defs().resolve_job_def("daily_cx_job")
@@ -113,7 +118,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 @pytest.fixture(scope="module")
-def day_1(env: Env):  # noqa: ANN201
+def day_1(env: Env):
     env.write(DAY_1, _day_1_files())
     return env.run_day(DAY_1)
 
@@ -126,16 +131,26 @@ def test_day_materialises_every_stage_and_passes_its_checks(env: Env, day_1) -> 
     checks = {e.check_name: e.passed for e in day_1.get_asset_check_evaluations()}
     assert checks["every_conversation_accounted_for"] is True
     assert checks["scores_within_rubric_range"] is True
-    assert not [name for name, passed in checks.items() if not passed]
+    # 3 of 8 lines quarantined is far above the 5% threshold: the check warns, nothing blocks.
+    assert checks["quarantine_rate_below_threshold"] is False
+    dbt_checks = {n: p for n, p in checks.items() if n not in _PYTHON_CHECKS}
+    assert dbt_checks and all(dbt_checks.values()), dbt_checks
 
 
 def test_every_line_is_scored_or_quarantined(env: Env, day_1) -> None:
-    assert env.query("select lines_in, conversations_loaded, conversations_scored, "
-                     "conversations_quarantined from raw.partition_loads") == [(8, 5, 5, 3)]
+    assert env.query(
+        "select lines_in, conversations_loaded, conversations_scored, "
+        "conversations_quarantined from raw.partition_loads"
+    ) == [(8, 5, 5, 3)]
     reasons = env.query("select conversation_id, reason from raw.quarantine order by source_line")
     assert sorted(reasons, key=str) == sorted(
-        [("c-dup", "duplicate_conversation_id"), (None, "invalid_json"),
-         ("c-agent-only", "no_customer_message")], key=str)
+        [
+            ("c-dup", "duplicate_conversation_id"),
+            (None, "invalid_json"),
+            ("c-agent-only", "no_customer_message"),
+        ],
+        key=str,
+    )
 
 
 def test_marts_carry_handler_scores_and_csat(env: Env, day_1) -> None:
@@ -157,9 +172,10 @@ def test_marts_carry_handler_scores_and_csat(env: Env, day_1) -> None:
         "from marts.cx_daily"
     )[0]
     assert (total, csat_responses) == (5, 1)
-    assert positive == env.query(
-        "select count(*) from marts.fct_conversation_scores where score >= 4"
-    )[0][0]
+    assert (
+        positive
+        == env.query("select count(*) from marts.fct_conversation_scores where score >= 4")[0][0]
+    )
 
 
 _SNAPSHOT = {
@@ -183,12 +199,18 @@ def test_rerun_replaces_the_partition_exactly(env: Env, day_1) -> None:
 
     # The day's files change (a conversation withdrawn): the rerun replaces the day, no leftovers.
     files = _day_1_files()
-    files["a.jsonl"] = [r for r in files["a.jsonl"] if not (isinstance(r, dict) and r["conversation_id"] == "c-human")]
+    files["a.jsonl"] = [
+        r
+        for r in files["a.jsonl"]
+        if not (isinstance(r, dict) and r["conversation_id"] == "c-human")
+    ]
     env.write(DAY_1, files)
     assert env.run_day(DAY_1).success
     ids = {r[0] for r in env.query("select conversation_id from marts.fct_conversation_scores")}
     assert "c-human" not in ids and "c-ai" in ids
-    assert env.query("select count(*) from raw.messages where conversation_id = 'c-human'") == [(0,)]
+    assert env.query("select count(*) from raw.messages where conversation_id = 'c-human'") == [
+        (0,)
+    ]
 
     env.write(DAY_1, _day_1_files())
     assert env.run_day(DAY_1).success
@@ -198,17 +220,39 @@ def test_rerun_replaces_the_partition_exactly(env: Env, day_1) -> None:
 def test_second_day_adds_without_touching_the_first(env: Env, day_1) -> None:
     env.write(
         DAY_2,
-        {"x.jsonl": [conversation("d2-1", ("customer", "Is the store open on Sunday?"),
-                                  ("human", "Yes, 10am to 4pm."), started_at="2026-03-03T10:00:00Z")]},
+        {
+            "x.jsonl": [
+                conversation(
+                    "d2-1",
+                    ("customer", "Is the store open on Sunday?"),
+                    ("human", "Yes, 10am to 4pm."),
+                    started_at="2026-03-03T10:00:00Z",
+                )
+            ]
+        },
     )
-    first_day = sorted(env.query("select * from marts.fct_conversation_scores "
-                                 "where conversation_date = '2026-03-02'"), key=repr)
+    first_day = sorted(
+        env.query(
+            "select * from marts.fct_conversation_scores where conversation_date = '2026-03-02'"
+        ),
+        key=repr,
+    )
     assert env.run_day(DAY_2).success
-    by_day = dict(env.query("select conversation_date, count(*) from marts.fct_conversation_scores "
-                            "group by 1"))
+    by_day = dict(
+        env.query(
+            "select conversation_date, count(*) from marts.fct_conversation_scores group by 1"
+        )
+    )
     assert by_day == {DAY_1: 5, DAY_2: 1}
-    assert sorted(env.query("select * from marts.fct_conversation_scores "
-                            "where conversation_date = '2026-03-02'"), key=repr) == first_day
+    assert (
+        sorted(
+            env.query(
+                "select * from marts.fct_conversation_scores where conversation_date = '2026-03-02'"
+            ),
+            key=repr,
+        )
+        == first_day
+    )
 
 
 def test_cli_materialises_a_partition_from_the_repo_root(tmp_path: Path) -> None:
@@ -226,10 +270,39 @@ def test_cli_materialises_a_partition_from_the_repo_root(tmp_path: Path) -> None
     }
     dagster = Path(sys.executable).with_name("dagster")
     proc = subprocess.run(
-        [str(dagster), "asset", "materialize", "-m", "orchestration.definitions",
-         "--select", "raw_conversations*", "--partition", DAY_1.isoformat()],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(dagster),
+            "asset",
+            "materialize",
+            "-m",
+            "orchestration.definitions",
+            "--select",
+            "raw_conversations*",
+            "--partition",
+            DAY_1.isoformat(),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_conversation_scores").fetchone() == (2,)
+
+
+def test_headline_reads_the_marts(env: Env, day_1) -> None:
+    from orchestration.demo.headline import headline
+
+    result = headline(env.warehouse)
+    scored = env.query(
+        "select count(*), sum(case when score >= 4 then 1 else 0 end) "
+        "from marts.fct_conversation_scores"
+    )[0]
+    assert (result.overall.conversations, result.overall.positive) == scored
+    assert sum(s.conversations for s in result.by_handler) == scored[0]
+    assert {s.name for s in result.by_handler} == {"ai_only", "human_only", "ai_then_human"}
+    assert result.lines_in >= result.scored + result.quarantined - 1
+    assert "Overall CX score (share rated 4-5)" in str(result)

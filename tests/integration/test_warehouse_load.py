@@ -118,5 +118,7 @@ def test_a_failed_load_leaves_the_previous_state(tmp_path: Path, landing: Path) 
     broken = _scores(DAY, ["a"])
     broken["scores"] = broken["scores"].drop_columns(["score"])  # schema violation mid-load
     with connect(db) as con, pytest.raises(KeyError):
-        load_partition(con, PartitionLoad(DAY, 2, "offline", "v1", "r2"), extracted.tables(), broken)
+        load_partition(
+            con, PartitionLoad(DAY, 2, "offline", "v1", "r2"), extracted.tables(), broken
+        )
     assert _snapshot(db) == before

@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from orchestration.contract import MAX_MESSAGE_CHARS, REASONS, ContractError, Conversation, parse_record
+from orchestration.contract import (
+    MAX_MESSAGE_CHARS,
+    REASONS,
+    ContractError,
+    Conversation,
+    parse_record,
+)
 
 GOOD = {
     "conversation_id": "c-1",
@@ -13,7 +19,12 @@ GOOD = {
     "team": "billing",
     "messages": [
         {"role": "customer", "text": "My invoice is wrong", "sent_at": "2026-03-02T09:00:00+01:00"},
-        {"role": "agent", "author_kind": "ai", "text": "Let me check", "sent_at": "2026-03-02T09:01:00+01:00"},
+        {
+            "role": "agent",
+            "author_kind": "ai",
+            "text": "Let me check",
+            "sent_at": "2026-03-02T09:01:00+01:00",
+        },
         {"role": "agent", "author_kind": "human", "author_id": "a7", "text": "Fixed it"},
     ],
     "csat": {"score": 4, "sent_at": "2026-03-02T10:00:00Z", "answered_at": "2026-03-02T11:00:00Z"},
@@ -55,7 +66,12 @@ no_times = [{"role": "customer", "text": "hi"}]
     ("line", "reason", "field", "has_id"),
     [
         (b"{not json", "invalid_json", None, False),
-        (b'{"conversation_id": "c-1", "channel": "chat", "messages": [\xff]}', "invalid_utf8", None, False),
+        (
+            b'{"conversation_id": "c-1", "channel": "chat", "messages": [\xff]}',
+            "invalid_utf8",
+            None,
+            False,
+        ),
         (b"[1, 2, 3]", "not_an_object", None, False),
         (_with(conversation_id=...), "missing_field", "conversation_id", False),
         (_with(conversation_id=""), "invalid_conversation_id", "conversation_id", False),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import AssetKey, build_schedule_context
 
@@ -61,7 +61,7 @@ def test_daily_schedule_runs_yesterdays_partition() -> None:
     assert schedule.cron_schedule == "0 1 * * *"
     assert schedule.execution_timezone in (None, "UTC")
     context = build_schedule_context(
-        scheduled_execution_time=datetime(2026, 3, 3, 1, 0, tzinfo=timezone.utc),
+        scheduled_execution_time=datetime(2026, 3, 3, 1, 0, tzinfo=UTC),
         repository_def=defs.get_repository_def(),
     )
     (request,) = schedule.evaluate_tick(context).run_requests

@@ -60,6 +60,6 @@ def test_tables_match_the_warehouse_schema(write_day: WriteDay) -> None:
     assert row["csat_score"] == 5 and row["is_surveyed"] is True
 
 
-def test_missing_day_folder_is_an_empty_day(tmp_path) -> None:  # noqa: ANN001
+def test_missing_day_folder_is_an_empty_day(tmp_path) -> None:
     day = extract_day(tmp_path, DAY)
     assert (day.lines_in, day.files, day.conversations) == (0, [], [])
