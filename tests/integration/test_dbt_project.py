@@ -447,6 +447,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _skip_or_fail(reason: str) -> None:
+    """CI (`.ci/run` sets CX_REQUIRE_POSTGRES=1) installs PostgreSQL: there a skip is a failure."""
+    if os.environ.get("CX_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"CX_REQUIRE_POSTGRES=1 but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[dict[str, str]]:
     """A throwaway PostgreSQL server (initdb + pg_ctl); skipped where the binaries are missing.
@@ -454,13 +461,13 @@ def postgres() -> Iterator[dict[str, str]]:
     PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user."""
     bindir = _pg_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL binaries not installed")
+        _skip_or_fail("PostgreSQL binaries not installed")
     prefix: list[str] = []
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server")
+            _skip_or_fail("running as root and there is no postgres user to run the server")
         prefix = ["runuser", "-u", "postgres", "--"]
     root = Path(tempfile.mkdtemp(prefix="cx-pg-"))
     if prefix:
