@@ -15,7 +15,13 @@ from dagster_dbt import DbtCliResource, DbtProject
 
 from orchestration.settings import REPO_ROOT, get_settings
 
-__all__ = ["DBT_PROJECT_DIR", "cx_dbt_project", "dbt_resource", "ensure_manifest"]
+__all__ = [
+    "DBT_PROJECT_DIR",
+    "cx_dbt_project",
+    "dbt_resource",
+    "ensure_manifest",
+    "parse_manifest",
+]
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
@@ -38,6 +44,15 @@ def dbt_resource() -> DbtCliResource:
     )
 
 
+def parse_manifest() -> None:
+    """`dbt parse` into the project's own target folder, where `@dbt_assets` reads it.
+
+    (A bare `DbtCliResource.cli` writes to a fresh per-invocation folder instead.)"""
+    dbt_resource().cli(
+        ["parse", "--quiet"], manifest={}, target_path=cx_dbt_project.manifest_path.parent
+    ).wait()
+
+
 def ensure_manifest() -> None:
     """Parse the dbt project when its manifest is missing (a fresh checkout)."""
     if cx_dbt_project.manifest_path.exists():
@@ -45,4 +60,4 @@ def ensure_manifest() -> None:
     logging.getLogger(__name__).warning(
         "dbt manifest missing at %s: running `dbt parse` once", cx_dbt_project.manifest_path
     )
-    dbt_resource().cli(["parse", "--quiet"], manifest={}).wait()
+    parse_manifest()
