@@ -90,13 +90,18 @@ def _load(con, load: PartitionLoad, raw: dict, scored: dict) -> None:
     load_partition(con, load, raw, scored)
 
 
-def _dbt_build(report: Report, warehouse: Path, days: list[date], conversations: int) -> None:
+DBT_PROJECT = REPO_ROOT / "dbt_project"
+
+
+def _dbt_build(
+    report: Report, warehouse: Path, days: list[date], conversations: int, project: Path
+) -> None:
     target = Path(tempfile.mkdtemp(prefix="cx-bench-dbt-"))
     dbt = Path(sys.executable).with_name("dbt")
     variables = {"min_date": min(days).isoformat(), "max_date": max(days).isoformat()}
     command = [
-        str(dbt), "build", "--project-dir", str(REPO_ROOT / "dbt_project"),
-        "--profiles-dir", str(REPO_ROOT / "dbt_project"), "--target-path", str(target),
+        str(dbt), "build", "--project-dir", str(project),
+        "--profiles-dir", str(project), "--target-path", str(target),
         "--vars", json.dumps(variables), "--quiet",
     ]  # fmt: skip
     env = {
@@ -104,14 +109,16 @@ def _dbt_build(report: Report, warehouse: Path, days: list[date], conversations:
         "CX_WAREHOUSE_PATH": str(warehouse),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    report.time(
+    done = report.time(
         "dbt build (marts)",
         conversations,
-        lambda: subprocess.run(command, env=env, check=True, capture_output=True),
+        lambda: subprocess.run(command, env=env, check=False, capture_output=True, text=True),
     )
+    if done.returncode:
+        raise SystemExit(f"dbt build failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
 
 
-def bench_demo(work: Path, data_dir: Path) -> Report:
+def bench_demo(work: Path, data_dir: Path, project: Path) -> Report:
     from orchestration.demo.replay import replay
 
     end = date(2026, 1, 28)
@@ -122,12 +129,12 @@ def bench_demo(work: Path, data_dir: Path) -> Report:
     _python_stages(report, landing, warehouse, days)
     n = report.stages["judge (offline)"].conversations
     report.stages["replay (demo)"].conversations = n
-    _dbt_build(report, warehouse, days, n)
+    _dbt_build(report, warehouse, days, n, project)
     print(summary)
     return report
 
 
-def bench_synthetic(work: Path, data_dir: Path, n: int) -> Report:
+def bench_synthetic(work: Path, data_dir: Path, n: int, project: Path) -> Report:
     from orchestration.demo.synthetic import synthesize_day
 
     day = date(2026, 2, 1)
@@ -135,7 +142,7 @@ def bench_synthetic(work: Path, data_dir: Path, n: int) -> Report:
     report = Report(f"Synthetic day: {n:,} conversations (demo replayed with fresh ids)")
     report.time("synthesize", n, lambda: synthesize_day(data_dir, landing, day, n))
     _python_stages(report, landing, warehouse, [day])
-    _dbt_build(report, warehouse, [day], n)
+    _dbt_build(report, warehouse, [day], n, project)
     return report
 
 
@@ -144,14 +151,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=100_000, help="synthetic day size")
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--dbt-project-dir", type=Path, default=DBT_PROJECT)
     args = parser.parse_args(argv)
     data_dir = get_settings().data_dir
     print(f"CX Score pipeline benchmark | python {sys.version.split()[0]} | {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="cx-bench-") as tmp:
         if not args.skip_demo:
-            bench_demo(Path(tmp), data_dir).print()
+            bench_demo(Path(tmp), data_dir, args.dbt_project_dir).print()
         if not args.skip_synthetic:
-            bench_synthetic(Path(tmp), data_dir, args.n).print()
+            bench_synthetic(Path(tmp), data_dir, args.n, args.dbt_project_dir).print()
 
 
 if __name__ == "__main__":
