@@ -1,0 +1,164 @@
+"""The labelled public sets the trained judge learns from, read from `CX_DATA_DIR`.
+
+Each record is mapped onto the input contract the way the demo replay maps it (the agent's
+`author_kind` is `ai` for USS SGD's simulated system, `human` otherwise) without inventing message
+times: the model never sees timeliness, which the demo synthesises. Labels kept per record:
+`human_score` (1-5, the set's consensus), `human_score_mean` (the raters' mean) and, for the
+helpdesk set, the raters' median A (task accomplished) and E (efficiency), on 1-5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestration.contract.models import Conversation
+from orchestration.demo.replay import SOURCE_FILES, read_sources
+
+__all__ = [
+    "LABELLED_SOURCES",
+    "LabelledData",
+    "LabelledExample",
+    "NoLabelledDataError",
+    "load_labelled",
+    "to_labelled",
+]
+
+#: Replay source name -> training set name(s). USS is split by subset: leave-one-dataset-out
+#: then holds out one source of dialogues (and its way of labelling) at a time.
+LABELLED_SOURCES = ("stc3_dev", "uss")
+_AI_AGENT_KINDS = frozenset({"ai_simulated", "ai"})
+_PLACEHOLDER_START = "2025-01-01T00:00:00Z"
+
+
+class NoLabelledDataError(FileNotFoundError):
+    """No labelled set was found in the data folder (`CX_DATA_DIR`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledExample:
+    conversation: Conversation
+    set_name: str  # stc3_dev, uss_SGD, uss_MWOZ, uss_ReDial, uss_CCPE
+    group: str  # the dialogue id: no dialogue is ever on both sides of a split
+    handler: str  # ai | human
+    score: int  # consensus 1-5
+    score_mean: float  # raters' mean, 1-5
+    positive_share: float  # share of raters who gave 4 or 5 (the label itself when no raters)
+    resolution: float | None  # helpdesk A median on 1-5, else None
+    efficiency: float | None  # helpdesk E median on 1-5, else None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledData:
+    examples: list[LabelledExample]
+
+    @property
+    def set_names(self) -> list[str]:
+        return sorted({e.set_name for e in self.examples})
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+
+def _set_name(source: str, raw: Mapping[str, Any]) -> str:
+    if source == "uss":
+        return f"uss_{raw.get('subset') or 'unknown'}"
+    return source
+
+
+def _contract(source: str, raw: Mapping[str, Any]) -> Conversation:
+    is_ai = str(raw.get("agent_kind") or "") in _AI_AGENT_KINDS
+    messages = []
+    for message in raw.get("messages") or []:
+        out: dict[str, Any] = {"role": message.get("role"), "text": message.get("text")}
+        if message.get("role") == "agent":
+            out["author_kind"] = "ai" if is_ai else "human"
+        messages.append(out)
+    channel = {"social_media": "social", "twitter": "social", "chat": "chat"}.get(
+        str(raw.get("channel")), "other"
+    )
+    return Conversation.model_validate(
+        {
+            "conversation_id": str(raw["conversation_id"]),
+            "channel": channel,
+            "started_at": _PLACEHOLDER_START,
+            "messages": messages,
+        }
+    )
+
+
+def _quality(raw: Mapping[str, Any], key: str) -> float | None:
+    value = (raw.get("quality_1to5_median") or {}).get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def to_labelled(source: str, raws: Iterable[Mapping[str, Any]]) -> list[LabelledExample]:
+    """Public records of one replay source -> labelled examples (unlabelled ones are skipped).
+
+    A labelled record that does not fit the contract raises `ValueError` naming the record and
+    field: training on silently dropped data would make the reported figures lie.
+    """
+    out: list[LabelledExample] = []
+    for line, raw in enumerate(raws, start=1):
+        label = raw.get("human_score")
+        if type(label) is not int or not 1 <= label <= 5:
+            continue
+        cid = raw.get("conversation_id")
+        try:
+            conversation = _contract(source, raw)
+        except (ValidationError, KeyError) as error:
+            field = (
+                ".".join(str(p) for p in error.errors()[0]["loc"])
+                if isinstance(error, ValidationError)
+                else str(error)
+            )
+            raise ValueError(
+                f"{SOURCE_FILES.get(source, source)}:{line} (conversation_id={cid!r}) "
+                f"field {field!r}: not a valid conversation"
+            ) from error
+        mean = raw.get("human_score_mean")
+        annotators = raw.get("annotator_scores") or []
+        if not isinstance(mean, int | float):
+            mean = sum(annotators) / len(annotators) if annotators else float(label)
+        out.append(
+            LabelledExample(
+                conversation=conversation,
+                set_name=_set_name(source, raw),
+                group=str(cid),
+                handler="ai" if str(raw.get("agent_kind")) in _AI_AGENT_KINDS else "human",
+                score=label,
+                score_mean=float(mean),
+                positive_share=(
+                    sum(1 for a in annotators if a >= 4) / len(annotators)
+                    if annotators
+                    else float(label >= 4)
+                ),
+                resolution=_quality(raw, "A"),
+                efficiency=_quality(raw, "E"),
+            )
+        )
+    return out
+
+
+def load_labelled(data_dir: Path) -> LabelledData:
+    """Every labelled public set found in `data_dir`; raises `NoLabelledDataError` if none."""
+    try:
+        sources = read_sources(Path(data_dir))
+    except FileNotFoundError as error:
+        raise NoLabelledDataError(
+            f"no labelled data to train the judge on: {error} (set CX_DATA_DIR to the folder "
+            f"holding {', '.join(SOURCE_FILES[s] for s in LABELLED_SOURCES)})"
+        ) from error
+    examples: list[LabelledExample] = []
+    for source in LABELLED_SOURCES:
+        examples.extend(to_labelled(source, sources.get(source, [])))
+    if not examples:
+        raise NoLabelledDataError(
+            f"no labelled conversation in {data_dir} (set CX_DATA_DIR to the folder holding "
+            f"{', '.join(SOURCE_FILES[s] for s in LABELLED_SOURCES)})"
+        )
+    return LabelledData(examples)

@@ -1,0 +1,251 @@
+"""The trained offline judge on a small hand-written labelled set (never the shared data).
+
+Real training (scikit-learn), real artifact files in a temp dir, real verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestration.contract.models import Conversation
+from orchestration.judge.base import Judge
+from orchestration.judge.offline import OfflineJudge
+from orchestration.judge.trained import NoLabelledDataError, TrainedJudge, load_trained_judge
+from orchestration.judge.trained.artifact import ARTIFACT_NAME, CARD_NAME
+from orchestration.judge.trained.data import load_labelled
+from orchestration.judge.trained.features import observe_many
+from orchestration.judge.trained.train import evaluate, train
+
+HAPPY = [
+    ("My order 4411 has not arrived yet, can you check?", "I have refunded the order, sorry.",
+     "Thank you so much, that worked perfectly!"),
+    ("I was charged twice for March.", "I've refunded the duplicate charge.",
+     "Great, thanks a lot, problem solved!"),
+    ("Can you book a table for two tonight?", "Your table is booked for 7 pm.",
+     "Perfect, thank you, that is exactly what I needed."),
+    ("My router keeps dropping the signal.", "Restart it, then go to settings and update.",
+     "That fixed it, thank you, excellent help!"),
+]  # fmt: skip
+UNHAPPY = [
+    ("My order 4411 has not arrived yet, can you check?", "Please contact customer service.",
+     "This is useless, still no answer, terrible service."),
+    ("I was charged twice for March.", "We are unable to help with that.",
+     "Ridiculous. Still charged twice and nobody helps."),
+    ("Can you book a table for two tonight?", "Sorry, we cannot do that.",
+     "Terrible, this is a waste of time, I am disappointed."),
+    ("My router keeps dropping the signal.", "I don't know, please call the hotline.",
+     "Still not working, awful, worst support ever."),
+]  # fmt: skip
+NEUTRAL = [
+    ("What are your opening hours?", "We open at 9 am.", "Ok."),
+    ("Where is the nearest store?", "The nearest store is on Main Street.", "Noted."),
+]  # fmt: skip
+
+
+def _messages(turns: tuple[str, ...]) -> list[dict]:
+    return [
+        {"role": "customer" if i % 2 == 0 else "agent", "text": text}
+        for i, text in enumerate(turns)
+    ]
+
+
+def _stc3(cid: str, turns: tuple[str, ...], score: int) -> dict:
+    raters = [score] * 5 + [3]
+    return {
+        "conversation_id": cid,
+        "source": "stc3_dch1",
+        "channel": "social_media",
+        "agent_kind": "human",
+        "messages": _messages(turns),
+        "human_score": score,
+        "annotator_scores": raters,
+        "human_score_mean": sum(raters) / len(raters),
+        "quality_1to5_median": {"A": 4 if score >= 4 else 2, "S": score, "E": 4},
+    }
+
+
+def _uss(cid: str, subset: str, turns: tuple[str, ...], score: int) -> dict:
+    return {
+        "conversation_id": cid,
+        "source": "uss",
+        "subset": subset,
+        "channel": "chat",
+        "agent_kind": "ai_simulated" if subset == "SGD" else "human_wizard",
+        "messages": _messages(turns),
+        "human_score": score,
+        "annotator_scores": [score, score, 3],
+        "human_score_mean": (2 * score + 3) / 3,
+    }
+
+
+def _write(folder: Path, name: str, records: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 labelled conversations over three sets: happy ones rated 4-5, the rest 2-3."""
+    folder = tmp_path_factory.mktemp("labelled")
+    stc3, uss = [], []
+    for copy in range(2):
+        for i, turns in enumerate(HAPPY):
+            stc3.append(_stc3(f"stc3-h{copy}{i}", turns, 4 + (i % 2)))
+            uss.append(_uss(f"uss-SGD-h{copy}{i}", "SGD", turns, 4))
+        for i, turns in enumerate(UNHAPPY):
+            stc3.append(_stc3(f"stc3-u{copy}{i}", turns, 2))
+            uss.append(_uss(f"uss-MWOZ-u{copy}{i}", "MWOZ", turns, 2 + (i % 2)))
+        for i, turns in enumerate(NEUTRAL):
+            stc3.append(_stc3(f"stc3-n{copy}{i}", turns, 3))
+            uss.append(_uss(f"uss-MWOZ-n{copy}{i}", "MWOZ", turns, 3))
+    _write(folder, "stc3_dch1_en.dev.jsonl", stc3)
+    _write(folder, "uss.jsonl", uss)
+    return folder
+
+
+def _conversation(cid: str, turns: tuple[str, ...]) -> Conversation:
+    messages = [
+        {**m, "author_kind": "human"} if m["role"] == "agent" else m for m in _messages(turns)
+    ]
+    return Conversation.model_validate(
+        {"conversation_id": cid, "channel": "chat", "messages": messages,
+         "started_at": "2026-03-02T09:00:00Z"}
+    )  # fmt: skip
+
+
+NEW_HAPPY = _conversation(
+    "new-happy",
+    ("My parcel 7781 is late, can you check?", "I have refunded the parcel.",
+     "Thank you, that worked, excellent!"),
+)  # fmt: skip
+NEW_UNHAPPY = _conversation(
+    "new-unhappy",
+    ("My parcel 7781 is late, can you check?", "Please contact the hotline.",
+     "Useless, still nothing, terrible."),
+)  # fmt: skip
+
+
+def test_same_seed_trains_the_same_model(data_dir: Path, tmp_path: Path) -> None:
+    first = train(data_dir, tmp_path / "a", seed=7, report=False)
+    second = train(data_dir, tmp_path / "b", seed=7, report=False)
+    assert first.card["model_sha256"] == second.card["model_sha256"]
+    assert first.card["version"] == second.card["version"]
+    items = observe_many(OfflineJudge(), [NEW_HAPPY, NEW_UNHAPPY])
+    a, b = first.model.predict(items), second.model.predict(items)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(a.probability, b.probability)
+    np.testing.assert_array_equal(a.score, b.score)
+    assert first.model.threshold == second.model.threshold
+
+
+def test_a_small_labelled_set_trains_and_scores(data_dir: Path, tmp_path: Path) -> None:
+    judge = load_trained_judge(model_dir=tmp_path / "models", data_dir=data_dir)
+    assert isinstance(judge, Judge)
+    assert judge.kind == "offline"
+    assert judge.training_sets == ["stc3_dev", "uss_MWOZ", "uss_SGD"]
+    happy, unhappy = judge.judge_many([NEW_HAPPY, NEW_UNHAPPY])
+    assert not isinstance(happy, Exception) and not isinstance(unhappy, Exception)
+    assert happy.score >= 4
+    assert unhappy.score <= 3
+    card = json.loads((tmp_path / "models" / CARD_NAME).read_text())
+    assert card["training_rows"] == {"stc3_dev": 20, "uss_MWOZ": 12, "uss_SGD": 8}
+    assert card["subscore_models"] == []  # 20 helpdesk rows: too few for sub-score models
+
+
+def test_missing_artifact_is_trained_on_first_use_and_logged(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    models = tmp_path / "models"
+    with caplog.at_level(logging.WARNING, logger="orchestration.judge.trained"):
+        first = load_trained_judge(model_dir=models, data_dir=data_dir)
+    assert (models / ARTIFACT_NAME).is_file()
+    assert any("missing" in r.getMessage() and "training it now" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="orchestration.judge.trained"):
+        again = load_trained_judge(model_dir=models, data_dir=data_dir)
+    assert not caplog.records  # present now: loaded, not retrained
+    assert again.version == first.version
+
+
+def test_version_changes_with_the_artifact(data_dir: Path, tmp_path: Path) -> None:
+    one = load_trained_judge(model_dir=tmp_path / "one", data_dir=data_dir, seed=0)
+    (tmp_path / "two").mkdir()
+    records = (data_dir / "stc3_dch1_en.dev.jsonl").read_text().splitlines()
+    other_data = tmp_path / "other"
+    _write(other_data, "stc3_dch1_en.dev.jsonl", [json.loads(r) for r in records[:-4]])
+    two = load_trained_judge(model_dir=tmp_path / "two", data_dir=other_data, seed=0)
+    assert one.version != two.version
+    assert two.training_sets == ["stc3_dev"]
+
+
+def test_the_verdict_says_which_cues_drove_it(data_dir: Path, tmp_path: Path) -> None:
+    judge = load_trained_judge(model_dir=tmp_path / "models", data_dir=data_dir)
+    verdict = judge.judge(NEW_UNHAPPY)
+    assert verdict.rationale.startswith(f"Model score {verdict.score} (P(4-5) ")
+    assert "rubric rule alone" in verdict.rationale
+    drivers = verdict.rationale.split("Drivers: ", 1)[1].split(". ", 1)[0]
+    assert drivers != "none"
+    # Signed features: a cue name or a quoted n-gram from one of the three texts.
+    assert drivers.startswith(("+", "-"))
+    assert any(word in drivers for word in ('"', "customer", "complaint", "sentiment"))
+    # The rule judge's observations and sub-scores are kept as they are.
+    rule = OfflineJudge().judge(NEW_UNHAPPY)
+    assert verdict.resolution_score == rule.resolution_score
+    assert verdict.efficiency_score == rule.efficiency_score
+    assert verdict.issues == rule.issues
+    assert verdict.rationale.endswith(rule.rationale[-40:])
+
+
+def test_no_labelled_data_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NoLabelledDataError, match="CX_DATA_DIR"):
+        load_trained_judge(model_dir=tmp_path / "models", data_dir=tmp_path / "empty")
+    assert not (tmp_path / "models" / ARTIFACT_NAME).exists()
+
+
+def test_a_bad_labelled_record_names_the_record_and_field(tmp_path: Path) -> None:
+    record = _stc3("stc3-bad", ("Hello?", "Hi."), 3)
+    record["messages"][1].pop("text")
+    _write(tmp_path, "stc3_dch1_en.dev.jsonl", [record])
+    with pytest.raises(ValueError, match=r"dev\.jsonl:1 \(conversation_id='stc3-bad'\) field"):
+        load_labelled(tmp_path)
+
+
+def test_the_report_is_out_of_fold_per_set_and_per_held_out_source(data_dir: Path) -> None:
+    data = load_labelled(data_dir)
+    observed = observe_many(OfflineJudge(), [e.conversation for e in data.examples])
+    report = evaluate(data, observed, seed=0)  # type: ignore[arg-type]
+    kfold = report["grouped_kfold"]
+    assert set(kfold["sets"]) == {"stc3_dev", "uss", "uss_MWOZ", "uss_SGD"}
+    assert kfold["sets"]["stc3_dev"]["n"] == 20
+    assert kfold["sets"]["stc3_dev"]["human_share_4_5"] == 0.4
+    assert 0 <= kfold["sets"]["uss"]["f1_4_5"] <= 1
+    assert kfold["ai_vs_human"]["human_gap_points"] == 100.0  # SGD all 4, MWOZ none
+    # Held out whole, trained on the rest only.
+    assert report["leave_one_dataset_out"]["stc3_dev"]["trained_on"] == ["uss_MWOZ", "uss_SGD"]
+    assert report["leave_one_dataset_out"]["uss"]["trained_on"] == ["stc3_dev"]
+
+
+def test_the_resource_uses_the_trained_judge_or_falls_back_with_a_warning(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from orchestration.resources import JudgeResource
+
+    monkeypatch.setenv("CX_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("CX_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CX_WAREHOUSE_PATH", str(tmp_path / "w.duckdb"))
+    assert isinstance(JudgeResource().build(), TrainedJudge)
+    monkeypatch.setenv("CX_MODEL_DIR", str(tmp_path / "models-2"))
+    monkeypatch.setenv("CX_DATA_DIR", str(tmp_path / "nothing"))
+    with caplog.at_level(logging.WARNING, logger="orchestration.resources"):
+        judge = JudgeResource().build()
+    assert type(judge) is OfflineJudge
+    assert any("rule-based offline judge" in r.getMessage() for r in caplog.records)
