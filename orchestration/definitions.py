@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from orchestration.checks.assets import (
+    QUALITY_CHECKS,
     every_conversation_accounted_for,
     quarantine_rate_below_threshold,
     scores_within_rubric_range,
@@ -28,6 +29,7 @@ def build_defs() -> Definitions:
             every_conversation_accounted_for,
             scores_within_rubric_range,
             quarantine_rate_below_threshold,
+            *QUALITY_CHECKS,
         ],
         jobs=[daily_cx_job],
         schedules=[daily_cx_schedule],

@@ -3,7 +3,7 @@
 1. Replay the public conversations from `CX_DATA_DIR` as 28 landing days ending yesterday.
 2. Materialise each day through Dagster: extract -> score -> load (+ its asset checks).
 3. Build the dbt marts through Dagster once for the whole range (one dbt invocation).
-4. Print the headline from the marts.
+4. Print the headline and the spotlight from the marts.
 """
 
 from __future__ import annotations

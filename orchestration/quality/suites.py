@@ -1,0 +1,223 @@
+"""The great-expectations suites: what the scored rows of a day must look like.
+
+Two suites, one per table a data team reads:
+
+- `scored_conversations`: the judge's raw output, `scored.conversation_scores`, for one day.
+- `fct_conversation_scores`: the mart, `marts.fct_conversation_scores`, for the same window.
+
+Each holds value expectations (ranges, allowed values, nulls, uniqueness, consistency between
+columns) and, on a batch of at least `MIN_ROWS_FOR_DISTRIBUTION` rows, distribution expectations
+(the judge does not give every conversation one score; the mean score stays off the ends of the
+scale). Suites are data here; `validate` builds them in an ephemeral great-expectations context
+(no files written, no network) and runs them over a pandas frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "MIN_ROWS_FOR_DISTRIBUTION",
+    "SUITES",
+    "ExpectationOutcome",
+    "SuiteReport",
+    "validate",
+]
+
+#: Below this many rows a day's mean and spread say little: distribution expectations wait.
+MIN_ROWS_FOR_DISTRIBUTION = 30
+
+Spec = tuple[str, dict[str, Any]]
+
+_SUB_SCORES = ("resolution_score", "sentiment_score", "service_score", "efficiency_score")
+_OBSERVATIONS = ("tone_score", "knowledge_score")
+_COUNTS = ("loop_count", "needless_clarification_count", "broken_handoff_count")
+_POSITIVE_PAIRS = [(1, False), (2, False), (3, False), (4, True), (5, True)]
+
+
+def _not_null(column: str) -> Spec:
+    return ("ExpectColumnValuesToNotBeNull", {"column": column})
+
+
+def _between(column: str, low: float | None = None, high: float | None = None) -> Spec:
+    return (
+        "ExpectColumnValuesToBeBetween",
+        {"column": column, "min_value": low, "max_value": high},
+    )
+
+
+def _in_set(column: str, values: list) -> Spec:
+    return ("ExpectColumnValuesToBeInSet", {"column": column, "value_set": values})
+
+
+def _at_least(column_a: str, column_b: str) -> Spec:
+    kwargs = {"column_A": column_a, "column_B": column_b, "or_equal": True}
+    return ("ExpectColumnPairValuesAToBeGreaterThanB", kwargs)
+
+
+def _pairs(column_a: str, column_b: str, pairs: list[tuple]) -> Spec:
+    kwargs = {"column_A": column_a, "column_B": column_b, "value_pairs_set": pairs}
+    return ("ExpectColumnPairValuesToBeInSet", kwargs)
+
+
+def _verdict_values() -> list[Spec]:
+    """What every verdict row must satisfy, in the judge's table and in the mart alike."""
+    specs: list[Spec] = [
+        _not_null("conversation_id"),
+        ("ExpectColumnValuesToBeUnique", {"column": "conversation_id"}),
+        _not_null("score"),
+        _in_set("score", [1, 2, 3, 4, 5]),
+    ]
+    for column in (*_SUB_SCORES, *_OBSERVATIONS):
+        specs += [_not_null(column), _between(column, 1, 5)]
+    specs += [
+        _between("timeliness_score", 1, 5),  # null when the conversation has no message times
+        _between("sentiment_start", -1, 1),
+        _between("sentiment_end", -1, 1),
+        _in_set("sentiment_trajectory", ["improved", "stable", "worsened"]),
+        _in_set("judge_kind", ["offline", "llm"]),
+        _not_null("judge_version"),
+        _not_null("topic"),
+        _not_null("rationale"),
+        ("ExpectColumnValueLengthsToBeBetween", {"column": "rationale", "min_value": 1}),
+        _between("issues_total", 0),
+        _at_least("issues_total", "issues_resolved"),
+        _at_least("issues_total", "issues_unresolved"),
+    ]
+    specs += [_between(column, 0) for column in _COUNTS]
+    return specs
+
+
+def _distribution() -> list[Spec]:
+    """A judge that rates every conversation alike, or nearly all at one end, is broken."""
+    return [
+        ("ExpectColumnStdevToBeBetween", {"column": "score", "min_value": 0.25}),
+        ("ExpectColumnMeanToBeBetween", {"column": "score", "min_value": 1.5, "max_value": 4.8}),
+        ("ExpectColumnUniqueValueCountToBeBetween", {"column": "score", "min_value": 2}),
+    ]
+
+
+def _mart_values() -> list[Spec]:
+    """What the mart adds on top of the verdict: handler, channel, KPI flag, survey answer."""
+    return [
+        _not_null("conversation_date"),
+        _in_set("handler", ["ai_only", "human_only", "ai_then_human", "other"]),
+        _in_set("channel", ["chat", "email", "phone", "social", "other"]),
+        _not_null("team"),
+        _not_null("is_positive"),
+        _pairs("score", "is_positive", _POSITIVE_PAIRS),  # the KPI's definition
+        _in_set("csat_score", [1, 2, 3, 4, 5]),
+        _pairs("csat_score", "csat_is_positive", _POSITIVE_PAIRS),  # both null: skipped
+        _between("message_count", 1),
+    ]
+
+
+#: suite name -> (value expectations, distribution expectations)
+SUITES: Mapping[str, tuple[list[Spec], list[Spec]]] = {
+    "scored_conversations": (_verdict_values(), _distribution()),
+    "fct_conversation_scores": (_verdict_values() + _mart_values(), _distribution()),
+}
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    column: str
+    success: bool
+    observed: str
+    distribution: bool  # a distribution expectation (mean, spread), not a per-value one
+
+
+@dataclass(frozen=True)
+class SuiteReport:
+    suite: str
+    rows: int
+    distribution_checked: bool
+    outcomes: list[ExpectationOutcome]
+
+    @property
+    def success(self) -> bool:
+        return all(o.success for o in self.outcomes)
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    def markdown(self) -> str:
+        """The failed expectations first, then the rest: one table a data team can scan."""
+        lines = ["| result | expectation | column | observed |", "| --- | --- | --- | --- |"]
+        for o in sorted(self.outcomes, key=lambda o: o.success):
+            observed = o.observed.replace("|", "\\|")
+            lines.append(
+                f"| {'pass' if o.success else '**FAIL**'} | {o.expectation} | {o.column} | "
+                f"{observed} |"
+            )
+        return "\n".join(lines)
+
+
+def _observed(result: Mapping[str, Any]) -> str:
+    if "observed_value" in result:
+        value = result["observed_value"]
+        if isinstance(value, float) and not math.isnan(value):
+            return f"{value:.4g}"
+        return str(value)
+    unexpected = result.get("unexpected_count")
+    if unexpected is None:
+        return ""
+    if not unexpected:
+        return "0 unexpected"
+    sample = ", ".join(map(str, result.get("partial_unexpected_list", [])[:5]))
+    return f"{unexpected} unexpected, e.g. {sample}"
+
+
+def validate(frame: pd.DataFrame, suite: str) -> SuiteReport:
+    """Run suite `suite` over `frame` in an ephemeral great-expectations context."""
+    values, distribution = SUITES[suite]
+    checked = len(frame) >= MIN_ROWS_FOR_DISTRIBUTION
+    specs = values + (distribution if checked else [])
+    if frame.empty:
+        return SuiteReport(suite, 0, False, [])
+
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    # In memory only: no data docs site, no analytics events, no progress bars.
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    batch = (
+        context.data_sources.add_pandas(suite)
+        .add_dataframe_asset("batch")
+        .add_batch_definition_whole_dataframe("whole")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    expectations = [getattr(gxe, name)(**kwargs) for name, kwargs in specs]
+    distribution_types = {e.expectation_type for e in expectations[len(values) :]}
+    expectation_suite = context.suites.add(
+        gx.ExpectationSuite(name=suite, expectations=expectations)
+    )
+    result = batch.validate(expectation_suite)
+    outcomes = []
+    for item in result.results:
+        kwargs = item.expectation_config.kwargs
+        column = kwargs.get("column") or f"{kwargs.get('column_A')}, {kwargs.get('column_B')}"
+        kind = item.expectation_config.type
+        outcomes.append(
+            ExpectationOutcome(
+                kind, column, bool(item.success), _observed(item.result), kind in distribution_types
+            )
+        )
+    return SuiteReport(suite, len(frame), checked, outcomes)
