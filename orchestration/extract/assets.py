@@ -25,7 +25,9 @@ def raw_conversations(
     """The day's support conversations, read from `CX_LANDING_DIR/<day>/*.jsonl` and validated
     against the input contract. Tables: `conversations`, `messages`, and `quarantine` (every
     line that failed validation, with file, line, conversation_id, field and reason). A
-    conversation_id seen twice in a day keeps its last occurrence. Nothing is dropped."""
+    conversation_id seen twice in a day keeps its last occurrence. Nothing is dropped. Each
+    partition shows the files read, lines in, conversations, messages, lines quarantined and
+    the count per quarantine reason."""
     day = daily_partitions.time_window_for_partition_key(context.partition_key).start.date()
     extracted = extract_day(landing.path, day)
     if not extracted.files:

@@ -3,22 +3,41 @@
 `CX_LANDING_DIR/<YYYY-MM-DD>/*.jsonl`, any number of files a day, read in name order. Every
 non-blank line ends up either as a conversation or as a quarantine row with a reason; a
 conversation_id seen twice in a day keeps its last occurrence and quarantines the earlier ones.
+
+How, at scale: the files are read in chunks of lines (bytes, never one Python object per field),
+and DuckDB checks each chunk against the input contract in SQL (`orchestration/contract` stays
+the contract: the SQL accepts a line only where the pydantic model certainly would and would
+produce the same values). Every line the SQL does not accept goes through the pydantic parser,
+which either accepts it (the SQL is deliberately narrow, e.g. a timestamp that is not plain
+ISO-8601) or says precisely why not (file, line, conversation_id, field, reason). Accepted rows
+are staged in DuckDB (it spills to a temp folder past its memory limit), duplicates are
+resolved there, and the day comes out as Arrow tables.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from orchestration.contract import ContractError, Conversation, parse_record
+from orchestration.contract import MAX_MESSAGE_CHARS, ContractError, Conversation, parse_record
 from orchestration.warehouse.schema import arrow_schema
 
-__all__ = ["ExtractedDay", "Located", "day_dir", "extract_day", "landing_files"]
+__all__ = ["ExtractedDay", "Located", "day_dir", "extract_day", "landing_files", "quarantine_table"]
+
+#: Bytes read per chunk (a chunk ends at a line end); DuckDB validates one chunk at a time.
+CHUNK_BYTES = 32 * 2**20
+#: What the staging DuckDB may hold in memory before it spills to its temp folder.
+DUCKDB_MEMORY_LIMIT = "1GB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,26 +51,54 @@ class Located:
 
 @dataclass
 class ExtractedDay:
+    """One day, extracted: Arrow tables shaped like `raw.conversations/messages/quarantine`."""
+
     day: date
     files: list[str]
     lines_in: int = 0
     lines_per_file: dict[str, int] = field(default_factory=dict)
-    conversations: list[Located] = field(default_factory=list)
-    quarantine: list[tuple[ContractError, str]] = field(default_factory=list)
+    _tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
 
     def tables(self) -> dict[str, pa.Table]:
-        """The day as Arrow tables shaped like `raw.conversations/messages/quarantine`."""
+        """The day as Arrow tables shaped like `raw.conversations/messages/quarantine`, plus
+        `files` (lines per landing file)."""
         return {
-            "conversations": _conversations_table(self.day, self.conversations),
-            "messages": _messages_table(self.day, self.conversations),
-            "quarantine": quarantine_table(self.day, "extract", self.quarantine),
+            **self._tables,
             "files": pa.table(
                 {
-                    "source_file": list(self.lines_per_file),
+                    "source_file": pa.array(list(self.lines_per_file), pa.string()),
                     "lines": pa.array(list(self.lines_per_file.values()), pa.int64()),
                 }
             ),
         }
+
+    @property
+    def quarantine(self) -> list[tuple[ContractError, str]]:
+        """Every refused line as (error, raw line), in file and line order."""
+        return [
+            (
+                ContractError(
+                    r["source_file"],
+                    r["source_line"],
+                    r["conversation_id"],
+                    r["field"],
+                    r["reason"],
+                    r["detail"],
+                ),
+                r["raw_line"],
+            )
+            for r in self._tables["quarantine"].to_pylist()
+        ]
+
+    @property
+    def conversations(self) -> list[Located]:
+        """The kept conversations as contract objects (built row by row: small days only)."""
+        from orchestration.scoring.frame import conversations_from_tables
+
+        return [
+            Located(conversation, meta["source_file"], meta["source_line"])
+            for conversation, meta in conversations_from_tables(self._tables)
+        ]
 
 
 def day_dir(landing_dir: Path, day: date) -> Path:
@@ -63,91 +110,420 @@ def landing_files(landing_dir: Path, day: date) -> list[Path]:
     return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield number, line
+_CHUNK_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("file_no", pa.int32()),
+        ("line_no", pa.int64()),
+        ("off", pa.int64()),
+        ("raw", pa.binary()),
+    ]
+)
 
 
-def extract_day(landing_dir: Path, day: date) -> ExtractedDay:
-    """Read and validate every landing file of one day."""
-    files = landing_files(landing_dir, day)
-    out = ExtractedDay(day=day, files=[p.name for p in files])
-    latest: dict[str, tuple[Located, bytes]] = {}
-    for path in files:
-        name = f"{day.isoformat()}/{path.name}"
-        out.lines_per_file[name] = 0
-        for number, line in _lines(path):
-            out.lines_in += 1
-            out.lines_per_file[name] += 1
-            parsed = parse_record(line, name, number)
-            if isinstance(parsed, ContractError):
-                out.quarantine.append((parsed, _decode(line)))
-                continue
-            located = Located(parsed, name, number)
-            earlier = latest.get(parsed.conversation_id)
-            if earlier is not None:
-                old, old_line = earlier
-                out.quarantine.append(
-                    (
-                        ContractError(
-                            old.source_file,
-                            old.source_line,
-                            parsed.conversation_id,
-                            "conversation_id",
-                            "duplicate_conversation_id",
-                            f"superseded by {name}:{number} (the last occurrence in a day wins)",
-                        ),
-                        _decode(old_line),
-                    )
+def _chunks(paths: list[Path], chunk_bytes: int) -> Iterator[pa.Table]:
+    """Every line of the files as Arrow, a chunk at a time: global order, file, number, byte
+    offset and the raw bytes. Splitting is `bytes.split`; positions are numpy arithmetic."""
+    seq = 0
+    for file_no, path in enumerate(paths):
+        line_no, offset, rest = 0, 0, b""
+        with path.open("rb") as handle:
+            while True:
+                block = handle.read(chunk_bytes)
+                data = rest + block
+                if not data:
+                    break
+                if block:
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0:
+                        rest = data
+                        continue
+                    data, rest = data[:cut], data[cut:]
+                lines = data.split(b"\n")
+                if data.endswith(b"\n"):
+                    lines.pop()
+                n = len(lines)
+                raw = pa.array(lines, pa.binary())
+                del lines
+                ends = np.cumsum(np.asarray(pc.binary_length(raw), dtype=np.int64) + 1)
+                starts = offset + np.concatenate(([0], ends[:-1]))
+                yield pa.Table.from_arrays(
+                    [
+                        pa.array(np.arange(seq, seq + n, dtype=np.int64)),
+                        pa.array(np.full(n, file_no, dtype=np.int32)),
+                        pa.array(np.arange(line_no + 1, line_no + n + 1, dtype=np.int64)),
+                        pa.array(starts),
+                        raw,
+                    ],
+                    schema=_CHUNK_SCHEMA,
                 )
-            latest[parsed.conversation_id] = (located, line)
-    out.conversations = [located for located, _ in latest.values()]
+                seq, line_no, offset = seq + n, line_no + n, offset + len(data)
+                if not block:
+                    break
+
+
+_TS_RX = (
+    r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?"
+)
+
+# Absent or JSON null is fine; a string must be plain ISO-8601 that DuckDB reads as a time.
+# Anything else (epoch numbers, other layouts) is left to the pydantic parser.
+_MACROS = f"""
+CREATE OR REPLACE TEMP MACRO cx_str(v) AS json_extract_string(v, '$');
+CREATE OR REPLACE TEMP MACRO cx_null(v) AS v IS NULL OR v::VARCHAR = 'null';
+CREATE OR REPLACE TEMP MACRO cx_ts(s) AS
+    CASE WHEN regexp_full_match(s, '{_TS_RX}') THEN try_cast(s AS TIMESTAMPTZ) END;
+CREATE OR REPLACE TEMP MACRO cx_ts_ok(s) AS s IS NULL OR cx_ts(s) IS NOT NULL;
+"""
+
+_STAGE_DDL = """
+CREATE TABLE conv_stage (
+    seq BIGINT, file_no INTEGER, off BIGINT, len BIGINT, conversation_id VARCHAR,
+    channel VARCHAR, team VARCHAR, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ,
+    message_count INTEGER, csat_score INTEGER, csat_sent_at TIMESTAMPTZ,
+    csat_answered_at TIMESTAMPTZ, is_surveyed BOOLEAN, tags VARCHAR, source_line BIGINT);
+CREATE TABLE msg_stage (
+    seq BIGINT, message_index INTEGER, role VARCHAR, author_kind VARCHAR, author_id VARCHAR,
+    sent_at TIMESTAMPTZ, text VARCHAR);
+CREATE TABLE refused (
+    seq BIGINT, file_no INTEGER, source_line BIGINT, conversation_id VARCHAR, field VARCHAR,
+    reason VARCHAR, detail VARCHAR, raw_line VARCHAR);
+"""
+
+# The record's shape for DuckDB's `json_transform` (one parse per line). Fields whose JSON type
+# matters to the contract (a number is not a string) come as JSON text and are checked below;
+# enumerations and timestamps come as VARCHAR (a wrong type cannot pass their checks).
+_SHAPE = json.dumps(
+    {
+        "conversation_id": "JSON",
+        "channel": "VARCHAR",
+        "started_at": "VARCHAR",
+        "ended_at": "VARCHAR",
+        "team": "JSON",
+        "messages": [
+            {
+                "role": "VARCHAR",
+                "text": "JSON",
+                "author_kind": "VARCHAR",
+                "author_id": "JSON",
+                "sent_at": "VARCHAR",
+            }
+        ],
+        "csat": "JSON",
+        "tags": "JSON",
+    }
+)
+
+# One chunk of lines -> one row per non-blank line, with the record-level contract in SQL.
+# DuckDB's JSON reader is more lenient than the contract's (trailing commas, NaN): lines that
+# might use either go to the pydantic parser, as does any text that is not UTF-8.
+_VALIDATE = r"""
+CREATE OR REPLACE TEMP TABLE v AS
+WITH t AS (
+    SELECT seq, file_no, line_no, off, octet_length(raw) AS len,
+           rtrim(try(decode(raw)), chr(13)) AS txt
+    FROM chunk
+), j AS (
+    SELECT *, CASE WHEN NOT regexp_matches(txt, ',[ \t\n\r]*[\]}]|NaN|Infinity')
+                   THEN try(json_transform(txt, '{shape}')) END AS r
+    FROM t
+    WHERE txt IS NULL OR NOT regexp_full_match(txt, '[ \t\n\r\v\f]*')
+)
+SELECT seq, file_no, line_no, off, len, r,
+    coalesce(r IS NOT NULL
+          AND left(r.conversation_id::VARCHAR, 1) = '"'
+          AND strlen(cx_str(r.conversation_id)) BETWEEN 1 AND 256
+          AND regexp_matches(cx_str(r.conversation_id), '[\p{L}\p{N}\p{P}\p{S}]')
+          AND r.channel IN ('chat', 'email', 'phone', 'social', 'other')
+          AND cx_ts_ok(r.started_at) AND cx_ts_ok(r.ended_at)
+          AND (cx_null(r.team) OR left(r.team::VARCHAR, 1) = '"')
+          AND len(r.messages) >= 1
+          AND (cx_null(r.csat) OR (json_type(r.csat) = 'OBJECT'
+               AND (cx_null(r.csat->'$.score')
+                    OR (json_type(r.csat->'$.score') IN ('BIGINT', 'UBIGINT')
+                        AND (r.csat->>'$.score')::BIGINT BETWEEN 1 AND 5))
+               AND cx_ts_ok(cx_str(r.csat->'$.sent_at'))
+               AND cx_ts_ok(cx_str(r.csat->'$.answered_at'))
+               AND (cx_null(r.csat->'$.sent_at') OR json_type(r.csat->'$.sent_at') = 'VARCHAR')
+               AND (cx_null(r.csat->'$.answered_at')
+                    OR json_type(r.csat->'$.answered_at') = 'VARCHAR')))
+          AND (r.tags IS NOT NULL OR NOT contains(txt, '"tags"'))  -- null is not absent
+          AND (r.tags IS NULL OR (json_type(r.tags) = 'ARRAY'
+               AND coalesce(list_bool_and(list_transform(from_json(r.tags, '["JSON"]'),
+                   lambda x: json_type(x) = 'VARCHAR' AND regexp_full_match(cx_str(x), '[ -~]*'))),
+                   true))), false) AS pre_ok
+FROM j
+"""
+
+_MESSAGES = r"""
+CREATE OR REPLACE TEMP TABLE vm AS
+WITH e AS (
+    SELECT seq, unnest(generate_series(0, len(r.messages) - 1)) AS message_index,
+           unnest(r.messages) AS m
+    FROM v WHERE pre_ok
+)
+SELECT seq, message_index, m.role, cx_str(m.text) AS text, m.author_kind,
+    cx_str(m.author_id) AS author_id, cx_ts(m.sent_at) AS sent_at,
+    coalesce(m.role IN ('customer', 'agent', 'system')
+        AND left(m.text::VARCHAR, 1) = '"' AND strlen(cx_str(m.text)) <= {max_chars}
+        AND (m.author_kind IS NULL OR m.author_kind IN ('ai', 'human'))
+        AND (m.role <> 'agent' OR m.author_kind IS NOT NULL)
+        AND (cx_null(m.author_id) OR left(m.author_id::VARCHAR, 1) = '"')
+        AND cx_ts_ok(m.sent_at), false) AS ok
+FROM e
+"""
+
+_ACCEPT = """
+CREATE OR REPLACE TEMP TABLE ok AS
+WITH agg AS (
+    SELECT seq, bool_and(ok) AS all_ok, bool_or(role = 'customer') AS has_customer,
+           min(sent_at) AS first_sent, max(sent_at) AS last_sent, count(*) AS n
+    FROM vm GROUP BY seq
+), c AS (
+    SELECT v.seq, v.file_no, v.off, v.len, v.line_no, v.r, agg.n,
+           coalesce(cx_ts(r.started_at), agg.first_sent) AS started_at,
+           coalesce(cx_ts(r.ended_at), agg.last_sent) AS ended_at
+    FROM v JOIN agg USING (seq)
+    WHERE v.pre_ok AND agg.all_ok AND agg.has_customer
+)
+SELECT * FROM c WHERE started_at IS NOT NULL AND (ended_at IS NULL OR ended_at >= started_at)
+"""
+
+_INSERT_OK = """
+INSERT INTO conv_stage SELECT
+    seq, file_no, off, len, cx_str(r.conversation_id), r.channel, cx_str(r.team), started_at,
+    ended_at, n,
+    CASE WHEN NOT cx_null(r.csat) THEN (r.csat->>'$.score')::INTEGER END,
+    CASE WHEN NOT cx_null(r.csat) THEN cx_ts(cx_str(r.csat->'$.sent_at')) END,
+    CASE WHEN NOT cx_null(r.csat) THEN cx_ts(cx_str(r.csat->'$.answered_at')) END,
+    NOT cx_null(r.csat),
+    CASE WHEN r.tags IS NULL THEN '[]' ELSE '[' || array_to_string(
+        list_transform(from_json(r.tags, '["JSON"]'), lambda x: x::VARCHAR), ', ') || ']' END,
+    line_no
+FROM ok;
+INSERT INTO msg_stage SELECT seq, message_index, role, author_kind, author_id, sent_at, text
+FROM vm SEMI JOIN ok USING (seq);
+"""
+
+
+def _python_rows(
+    seq: int, file_no: int, off: int, length: int, line_no: int, c: Conversation
+) -> tuple[dict, list[dict]]:
+    """The staged rows of one conversation the pydantic parser accepted."""
+    csat = c.csat
+    conversation = {
+        "seq": seq,
+        "file_no": file_no,
+        "off": off,
+        "len": length,
+        "conversation_id": c.conversation_id,
+        "channel": c.channel,
+        "team": c.team,
+        "started_at": c.started_at,
+        "ended_at": c.ended_at,
+        "message_count": len(c.messages),
+        "csat_score": csat.score if csat else None,
+        "csat_sent_at": csat.sent_at if csat else None,
+        "csat_answered_at": csat.answered_at if csat else None,
+        "is_surveyed": csat is not None,
+        "tags": json.dumps(c.tags),
+        "source_line": line_no,
+    }
+    messages = [
+        {
+            "seq": seq,
+            "message_index": index,
+            "role": m.role,
+            "author_kind": m.author_kind,
+            "author_id": m.author_id,
+            "sent_at": m.sent_at,
+            "text": m.text,
+        }
+        for index, m in enumerate(c.messages)
+    ]
+    return conversation, messages
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    incoming = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows])
+    con.register("incoming", incoming)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+    finally:
+        con.unregister("incoming")
+
+
+def _fallback(
+    con: duckdb.DuckDBPyConnection, chunk: pa.Table, names: list[str], sql_ok: bool
+) -> None:
+    """The pydantic parser for every line the SQL did not accept (all lines when not sql_ok)."""
+    query = "SELECT seq, file_no, line_no, off, len FROM v"
+    if sql_ok:
+        query += " ANTI JOIN ok USING (seq)"
+    todo = con.execute(query + " ORDER BY seq").fetchall()
+    if not todo:
+        return
+    first = chunk.column("seq")[0].as_py()
+    raw = chunk.column("raw")
+    conversations: list[dict] = []
+    messages: list[dict] = []
+    refused: list[dict] = []
+    for seq, file_no, line_no, off, length in todo:
+        line = raw[seq - first].as_py().rstrip(b"\r\n")
+        parsed = parse_record(line, names[file_no], line_no)
+        if isinstance(parsed, ContractError):
+            refused.append(
+                {
+                    "seq": seq,
+                    "file_no": file_no,
+                    "source_line": line_no,
+                    "conversation_id": parsed.conversation_id,
+                    "field": parsed.field,
+                    "reason": parsed.reason,
+                    "detail": parsed.detail,
+                    "raw_line": line.decode("utf-8", errors="replace"),
+                }
+            )
+        else:
+            conversation, rows = _python_rows(seq, file_no, off, length, line_no, parsed)
+            conversations.append(conversation)
+            messages += rows
+    _append(con, "conv_stage", conversations)
+    _append(con, "msg_stage", messages)
+    _append(con, "refused", refused)
+
+
+def _staging(tmp: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")  # spills to temp_directory past memory_limit
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = '{tmp / 'spill'}'")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(_MACROS)
+    con.execute(_STAGE_DDL)
+    return con
+
+
+def _superseded_raw(paths: list[Path], rows: list[tuple]) -> list[str]:
+    """The raw text of duplicate lines, read back by byte offset (duplicates are rare)."""
+    out = []
+    for file_no, off, length in rows:
+        with paths[file_no].open("rb") as handle:
+            handle.seek(off)
+            line = handle.read(length).rstrip(b"\r\n")
+        out.append(line.decode("utf-8", errors="replace"))
     return out
 
 
-def _decode(line: bytes) -> str:
-    return line.decode("utf-8", errors="replace")
+def extract_day(
+    landing_dir: Path, day: date, *, sql: bool = True, chunk_bytes: int = CHUNK_BYTES
+) -> ExtractedDay:
+    """Read and validate every landing file of one day.
+
+    `sql=False` sends every line through the pydantic parser (the reference the SQL fast path
+    is tested against); the result is the same either way.
+    """
+    paths = landing_files(landing_dir, day)
+    names = [f"{day.isoformat()}/{p.name}" for p in paths]
+    out = ExtractedDay(day=day, files=[p.name for p in paths])
+    tmp = Path(tempfile.mkdtemp(prefix="cx-extract-"))
+    try:
+        con = _staging(tmp)
+        counts = [0] * len(paths)
+        for chunk in _chunks(paths, chunk_bytes):
+            con.register("chunk", chunk)
+            con.execute(_VALIDATE.replace("{shape}", _SHAPE))
+            con.unregister("chunk")
+            for file_no, n in con.execute(
+                "SELECT file_no, count(*) FROM v GROUP BY file_no"
+            ).fetchall():
+                counts[file_no] += n
+            if sql:
+                con.execute(_MESSAGES.replace("{max_chars}", str(MAX_MESSAGE_CHARS)))
+                con.execute(_ACCEPT)
+                con.execute(_INSERT_OK)
+            _fallback(con, chunk, names, sql)
+        out.lines_per_file = dict(zip(names, counts, strict=True))
+        out.lines_in = sum(counts)
+        out._tables = _finish(con, day, paths, names)
+        con.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
-def _conversations_table(day: date, rows: list[Located]) -> pa.Table:
-    cols: dict[str, list] = {name: [] for name in arrow_schema("raw.conversations").names}
-    for loc in rows:
-        c = loc.conversation
-        csat = c.csat
-        cols["partition_date"].append(day)
-        cols["conversation_id"].append(c.conversation_id)
-        cols["channel"].append(c.channel)
-        cols["team"].append(c.team)
-        cols["started_at"].append(c.started_at)
-        cols["ended_at"].append(c.ended_at)
-        cols["message_count"].append(len(c.messages))
-        cols["csat_score"].append(csat.score if csat else None)
-        cols["csat_sent_at"].append(csat.sent_at if csat else None)
-        cols["csat_answered_at"].append(csat.answered_at if csat else None)
-        cols["is_surveyed"].append(csat is not None)
-        cols["tags"].append(json.dumps(c.tags))
-        cols["source_file"].append(loc.source_file)
-        cols["source_line"].append(loc.source_line)
-    return pa.Table.from_pydict(cols, schema=arrow_schema("raw.conversations"))
+def _finish(
+    con: duckdb.DuckDBPyConnection, day: date, paths: list[Path], names: list[str]
+) -> dict[str, pa.Table]:
+    """Resolve duplicates (the last occurrence in a day wins) and shape the day's tables."""
+    con.execute("CREATE TEMP TABLE files AS SELECT unnest(?) AS source_file, "
+                "unnest(range(?)) AS file_no", [names, len(names)])  # fmt: skip
+    con.execute(
+        """CREATE TEMP TABLE ranked AS SELECT seq, file_no, off, len, source_line, conversation_id,
+               lead(seq) OVER w AS next_seq, lead(file_no) OVER w AS next_file,
+               lead(source_line) OVER w AS next_line
+           FROM conv_stage WINDOW w AS (PARTITION BY conversation_id ORDER BY seq)"""
+    )
+    dups = con.execute(
+        """SELECT r.seq, r.file_no, r.source_line, r.conversation_id, f.source_file || ':'
+                  || r.next_line, r.off, r.len
+           FROM ranked r JOIN files f ON f.file_no = r.next_file
+           WHERE r.next_seq IS NOT NULL ORDER BY r.seq"""
+    ).fetchall()
+    if dups:
+        raws = _superseded_raw(paths, [(d[1], d[5], d[6]) for d in dups])
+        _append(
+            con,
+            "refused",
+            [
+                {
+                    "seq": seq,
+                    "file_no": file_no,
+                    "source_line": line,
+                    "conversation_id": cid,
+                    "field": "conversation_id",
+                    "reason": "duplicate_conversation_id",
+                    "detail": f"superseded by {by} (the last occurrence in a day wins)",
+                    "raw_line": raw,
+                }
+                for (seq, file_no, line, cid, by, _, _), raw in zip(dups, raws, strict=True)
+            ],
+        )
+    con.execute("CREATE TEMP TABLE kept AS SELECT seq FROM ranked WHERE next_seq IS NULL")
+    conversations = con.sql(
+        f"""SELECT DATE '{day}' AS partition_date, c.conversation_id, channel, team, started_at,
+                  ended_at, message_count, csat_score, csat_sent_at, csat_answered_at,
+                  is_surveyed, tags, f.source_file, source_line
+           FROM conv_stage c SEMI JOIN kept USING (seq) JOIN files f USING (file_no)
+           ORDER BY seq""",
+    ).to_arrow_table()
+    messages = con.sql(
+        f"""SELECT DATE '{day}' AS partition_date, c.conversation_id, m.message_index, m.role,
+                  m.author_kind, m.author_id, m.sent_at, m.text
+           FROM msg_stage m JOIN conv_stage c USING (seq) SEMI JOIN kept USING (seq)
+           ORDER BY m.seq, m.message_index""",
+    ).to_arrow_table()
+    quarantine = con.sql(
+        f"""SELECT DATE '{day}' AS partition_date, 'extract' AS stage, f.source_file, source_line,
+                  conversation_id, field, reason, detail, raw_line
+           FROM refused JOIN files f USING (file_no) ORDER BY seq""",
+    ).to_arrow_table()
+    return {
+        "conversations": _shaped(conversations, "raw.conversations"),
+        "messages": _shaped(messages, "raw.messages"),
+        "quarantine": _shaped(quarantine, "raw.quarantine"),
+    }
 
 
-def _messages_table(day: date, rows: list[Located]) -> pa.Table:
-    cols: dict[str, list] = {name: [] for name in arrow_schema("raw.messages").names}
-    for loc in rows:
-        cid = loc.conversation.conversation_id
-        for index, m in enumerate(loc.conversation.messages):
-            cols["partition_date"].append(day)
-            cols["conversation_id"].append(cid)
-            cols["message_index"].append(index)
-            cols["role"].append(m.role)
-            cols["author_kind"].append(m.author_kind)
-            cols["author_id"].append(m.author_id)
-            cols["sent_at"].append(m.sent_at)
-            cols["text"].append(m.text)
-    return pa.Table.from_pydict(cols, schema=arrow_schema("raw.messages"))
+def _shaped(table: pa.Table | pa.RecordBatchReader, name: str) -> pa.Table:
+    if isinstance(table, pa.RecordBatchReader):
+        table = table.read_all()
+    schema = arrow_schema(name)
+    return table.select(schema.names).cast(schema)
 
 
 def quarantine_table(day: date, stage: str, rows: list[tuple[ContractError, str]]) -> pa.Table:

@@ -19,23 +19,32 @@ from dagster import (
 )
 from upath import UPath
 
-__all__ = ["LakeIOManager", "ParquetTablesIOManager"]
+__all__ = ["LakeIOManager", "ParquetTablesIOManager", "read_tables", "write_tables"]
 
 Tables = dict[str, pa.Table]
+
+
+def write_tables(path: UPath, obj: Tables) -> None:
+    """Replace the folder at `path` with one zstd Parquet file per table."""
+    if path.exists():
+        shutil.rmtree(path) if path.protocol in ("", "file") else path.fs.rm(str(path), True)
+    path.mkdir(parents=True, exist_ok=True)
+    for name, table in obj.items():
+        pq.write_table(table, str(path / f"{name}.parquet"), compression="zstd")
+
+
+def read_tables(path: UPath) -> Tables:
+    return {p.stem: pq.read_table(str(p)) for p in sorted(path.glob("*.parquet"))}
 
 
 class ParquetTablesIOManager(UPathIOManager):
     extension: str = ""  # a partition is a folder of tables
 
     def dump_to_path(self, context: OutputContext, obj: Tables, path: UPath) -> None:
-        if path.exists():
-            shutil.rmtree(path) if path.protocol in ("", "file") else path.fs.rm(str(path), True)
-        path.mkdir(parents=True, exist_ok=True)
-        for name, table in obj.items():
-            pq.write_table(table, str(path / f"{name}.parquet"), compression="zstd")
+        write_tables(path, obj)
 
     def load_from_path(self, context: InputContext, path: UPath) -> Tables:
-        return {p.stem: pq.read_table(str(p)) for p in sorted(path.glob("*.parquet"))}
+        return read_tables(path)
 
 
 class LakeIOManager(ConfigurableIOManagerFactory):

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date
-from itertools import groupby
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration.contract import ContractError, Conversation, Message
 from orchestration.extract.landing import quarantine_table
@@ -18,39 +19,71 @@ from orchestration.judge.base import Judge, JudgeError
 from orchestration.judge.verdict import Verdict
 from orchestration.warehouse.schema import arrow_schema
 
-__all__ = ["conversations_from_tables", "score_day", "verdict_row"]
+__all__ = [
+    "BATCH_SIZE",
+    "conversation_batches",
+    "conversations_from_tables",
+    "score_day",
+    "verdict_row",
+]
+
+
+#: Conversations rebuilt and judged at a time: memory stays flat whatever the day's size.
+BATCH_SIZE = 2_000
+
+
+def conversation_batches(
+    tables: dict[str, pa.Table], batch_size: int = BATCH_SIZE
+) -> Iterator[list[tuple[Conversation, dict]]]:
+    """The day's conversations, rebuilt from the raw tables (already validated: no re-check), in
+    the conversations table's order, `batch_size` at a time. Messages are matched to their
+    conversation and ordered with Arrow compute (hash lookup + sort), never a whole-day list."""
+    conversations, messages = tables["conversations"], tables["messages"]
+    position = pc.index_in(
+        messages.column("conversation_id"), value_set=conversations.column("conversation_id")
+    )
+    keyed = pa.table({"position": position, "index": messages.column("message_index")})
+    order = pc.sort_indices(keyed, [("position", "ascending"), ("index", "ascending")])
+    counts = np.bincount(
+        np.asarray(pc.drop_null(position), dtype=np.int64), minlength=conversations.num_rows
+    )
+    ends = np.cumsum(counts)
+    columns = ["conversation_id", "role", "text", "author_kind", "author_id", "sent_at"]
+    for start in range(0, conversations.num_rows, batch_size):
+        stop = min(start + batch_size, conversations.num_rows)
+        low = int(ends[start - 1]) if start else 0
+        rows = messages.select(columns).take(order[low : int(ends[stop - 1])]).to_pylist()
+        by_id: dict[str, list[Message]] = {}
+        for m in rows:
+            by_id.setdefault(m["conversation_id"], []).append(
+                Message.model_construct(
+                    role=m["role"],
+                    text=m["text"],
+                    author_kind=m["author_kind"],
+                    author_id=m["author_id"],
+                    sent_at=m["sent_at"],
+                )
+            )
+        batch = []
+        for row in conversations.slice(start, stop - start).to_pylist():
+            conversation = Conversation.model_construct(
+                conversation_id=row["conversation_id"],
+                channel=row["channel"],
+                team=row["team"],
+                started_at=row["started_at"],
+                ended_at=row["ended_at"],
+                messages=by_id.get(row["conversation_id"], []),
+                csat=None,
+                tags=json.loads(row["tags"]),
+            )
+            batch.append((conversation, row))
+        yield batch
 
 
 def conversations_from_tables(tables: dict[str, pa.Table]) -> Iterator[tuple[Conversation, dict]]:
     """Rebuild validated conversations from the raw tables (already validated: no re-check)."""
-    messages = tables["messages"].sort_by(
-        [("conversation_id", "ascending"), ("message_index", "ascending")]
-    )
-    by_id = {
-        cid: [
-            Message.model_construct(
-                role=m["role"],
-                text=m["text"],
-                author_kind=m["author_kind"],
-                author_id=m["author_id"],
-                sent_at=m["sent_at"],
-            )
-            for m in group
-        ]
-        for cid, group in groupby(messages.to_pylist(), key=lambda m: m["conversation_id"])
-    }
-    for row in tables["conversations"].to_pylist():
-        conversation = Conversation.model_construct(
-            conversation_id=row["conversation_id"],
-            channel=row["channel"],
-            team=row["team"],
-            started_at=row["started_at"],
-            ended_at=row["ended_at"],
-            messages=by_id[row["conversation_id"]],
-            csat=None,
-            tags=json.loads(row["tags"]),
-        )
-        yield conversation, row
+    for batch in conversation_batches(tables):
+        yield from batch
 
 
 def verdict_row(day: date, conversation_id: str, judge: Judge, verdict: Verdict) -> dict:
@@ -86,26 +119,35 @@ def verdict_row(day: date, conversation_id: str, judge: Judge, verdict: Verdict)
     }
 
 
-def score_day(day: date, raw: dict[str, pa.Table], judge: Judge) -> dict[str, pa.Table]:
-    """Judge every conversation of the day; a conversation the judge fails on is quarantined."""
-    pairs = list(conversations_from_tables(raw))
-    results = judge.judge_many([conversation for conversation, _ in pairs])
-    rows: list[dict] = []
+def score_day(
+    day: date, raw: dict[str, pa.Table], judge: Judge, batch_size: int = BATCH_SIZE
+) -> dict[str, pa.Table]:
+    """Judge every conversation of the day; a conversation the judge fails on is quarantined.
+
+    Streams: `batch_size` conversations are rebuilt, handed to `judge.judge_many` (an LLM judge
+    runs its concurrency within a batch) and turned into Arrow before the next batch."""
+    schema = arrow_schema("scored.conversation_scores")
+    scored: list[pa.Table] = []
     failed: list[tuple[ContractError, str]] = []
-    for (conversation, meta), result in zip(pairs, results, strict=True):
-        if isinstance(result, JudgeError):
-            error = ContractError(
-                meta["source_file"],
-                meta["source_line"],
-                conversation.conversation_id,
-                None,
-                result.reason,
-                str(result),
-            )
-            failed.append((error, result.raw_output or ""))
-        else:
-            rows.append(verdict_row(day, conversation.conversation_id, judge, result))
+    for batch in conversation_batches(raw, batch_size):
+        results = judge.judge_many([conversation for conversation, _ in batch])
+        rows: list[dict] = []
+        for (conversation, meta), result in zip(batch, results, strict=True):
+            if isinstance(result, JudgeError):
+                error = ContractError(
+                    meta["source_file"],
+                    meta["source_line"],
+                    conversation.conversation_id,
+                    None,
+                    result.reason,
+                    str(result),
+                )
+                failed.append((error, result.raw_output or ""))
+            else:
+                rows.append(verdict_row(day, conversation.conversation_id, judge, result))
+        scored.append(pa.Table.from_pylist(rows, schema=schema))
+    scores = pa.concat_tables(scored) if scored else schema.empty_table()
     return {
-        "scores": pa.Table.from_pylist(rows, schema=arrow_schema("scored.conversation_scores")),
+        "scores": scores.combine_chunks(),
         "quarantine": quarantine_table(day, "judge", failed),
     }

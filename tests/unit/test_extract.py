@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from orchestration.extract.landing import extract_day
@@ -63,3 +64,106 @@ def test_tables_match_the_warehouse_schema(write_day: WriteDay) -> None:
 def test_missing_day_folder_is_an_empty_day(tmp_path) -> None:
     day = extract_day(tmp_path, DAY)
     assert (day.lines_in, day.files, day.conversations) == (0, [], [])
+
+
+def _good(**changes) -> dict:
+    record = conversation(
+        "x", ("customer", "hi"), ("ai", "hello"), ("human", "sorted"), csat={"score": 4}
+    )
+    record.update(changes)
+    return record
+
+
+def _message(**fields) -> dict:
+    return {"role": "customer", "text": "hi", **fields}
+
+
+# Lines the SQL fast path must treat exactly as the pydantic contract does: accepted with the
+# same values, or refused (then the pydantic parser words the reason).
+TRICKY: list = [
+    _good(conversation_id="ok-1"),
+    _good(conversation_id="ok-2", tags=["vip", 'q"uote'], team=None),
+    _good(conversation_id="ok-3", started_at="2026-03-02T09:00:00+02:00"),
+    _good(conversation_id="ok-4", started_at="2026-03-02T09:00:00"),  # offset-less = UTC
+    _good(conversation_id="ok-5", started_at="2026-03-02T09:00:00.123456Z"),
+    _good(conversation_id="ok-6", started_at="2026-03-02 09:00:00Z"),  # pydantic's layouts
+    _good(conversation_id="ok-7", started_at=1772442000),  # epoch seconds
+    _good(conversation_id="ok-8", tags=["étoile"], extra={"ignored": True}),
+    _good(
+        conversation_id="ok-9",
+        started_at=None,
+        messages=[
+            _message(sent_at="2026-03-02T09:05:00Z"),
+            _message(
+                role="agent", author_kind="human", author_id="a1", sent_at="2026-03-02T09:01:00Z"
+            ),
+        ],
+    ),
+    _good(conversation_id="ok-10", csat={"score": None, "sent_at": "2026-03-02T10:00:00Z"}),
+    _good(conversation_id="ok-11", csat={"score": 5.0}),
+    _good(conversation_id="ok-12", csat={"score": "3"}),
+    _good(conversation_id="ok-13", messages=[_message(text="x" * 20_000)]),
+    _good(conversation_id="ok-14", csat=None),
+    _good(conversation_id="  padded  "),
+    _good(conversation_id="ü"),
+    _good(conversation_id=""),
+    _good(conversation_id=" \t"),
+    _good(conversation_id="\u3000"),
+    _good(conversation_id="x" * 257),
+    _good(conversation_id=42),
+    _good(conversation_id="bad-channel", channel="fax"),
+    _good(conversation_id="bad-role", messages=[_message(role="bot")]),
+    _good(conversation_id="no-kind", messages=[_message(), _message(role="agent")]),
+    _good(conversation_id="bad-kind", messages=[_message(role="agent", author_kind="robot")]),
+    _good(conversation_id="no-messages", messages=[]),
+    _good(conversation_id="messages-not-list", messages={"role": "customer"}),
+    _good(conversation_id="message-not-object", messages=["hi"]),
+    _good(conversation_id="no-customer", messages=[_message(role="system")]),
+    _good(conversation_id="bad-time", started_at="yesterday"),
+    _good(conversation_id="bad-date", started_at="2026-02-30T09:00:00Z"),
+    _good(conversation_id="hour-24", started_at="2026-03-02T24:00:00Z"),
+    _good(conversation_id="ended-early", ended_at="2026-03-01T09:00:00Z"),
+    _good(conversation_id="no-start", started_at=None),
+    _good(conversation_id="too-long", messages=[_message(text="x" * 20_001)]),
+    _good(conversation_id="long-unicode", messages=[_message(text="é" * 20_000)]),
+    _good(conversation_id="text-number", messages=[_message(text=5)]),
+    _good(conversation_id="author-number", messages=[_message(author_id=5)]),
+    _good(conversation_id="csat-6", csat={"score": 6}),
+    _good(conversation_id="csat-list", csat=[5]),
+    _good(conversation_id="tags-null", tags=None),
+    _good(conversation_id="tags-numbers", tags=[1]),
+    _good(conversation_id="team-number", team=7),
+    {"channel": "chat", "messages": [_message()]},
+    "[1, 2]",
+    '"just a string"',
+    "{",
+    b"\xff\xfe",
+    "   ",
+    _good(conversation_id="dup"),
+    _good(conversation_id="dup", team="second"),
+    _good(conversation_id="dup", team="third"),
+]
+
+
+def test_the_sql_fast_path_equals_the_pydantic_contract(write_day: WriteDay) -> None:
+    landing = write_day(DAY, {"a.jsonl": TRICKY[:30], "b.jsonl": [*TRICKY[30:], b"\r\n"]})
+    fast = extract_day(landing, DAY).tables()
+    reference = extract_day(landing, DAY, sql=False).tables()
+    for name in ("conversations", "messages", "quarantine", "files"):
+        assert fast[name].equals(reference[name]), name
+    kept = fast["conversations"].column("conversation_id").to_pylist()
+    assert {"ok-1", "ok-7", "ok-13", "  padded  ", "ü", "dup"} <= set(kept)
+    assert fast["quarantine"].num_rows + len(kept) == sum(fast["files"].column("lines").to_pylist())
+
+
+def test_small_chunks_keep_lines_and_offsets(write_day: WriteDay) -> None:
+    records = [conversation(f"c{i}", ("customer", "x" * (i * 37 % 500))) for i in range(200)]
+    records[150] = conversation("c3", ("customer", "the last c3 wins"))
+    landing = write_day(DAY, {"a.jsonl": records})
+    small = extract_day(landing, DAY, chunk_bytes=1000).tables()
+    whole = extract_day(landing, DAY).tables()
+    for name in ("conversations", "messages", "quarantine", "files"):
+        assert small[name].equals(whole[name]), name
+    (dup,) = small["quarantine"].to_pylist()
+    assert (dup["source_line"], dup["reason"]) == (4, "duplicate_conversation_id")
+    assert json.loads(dup["raw_line"])["conversation_id"] == "c3"

@@ -1,0 +1,190 @@
+"""Run ONE pipeline stage in this (fresh) process and print its figures as one JSON line.
+
+    python -m benchmarks.stage {floor,extract,judge,load,dbt,dagster} --work DIR --day YYYY-MM-DD
+
+Each stage reads and writes what the Dagster assets hand each other (Parquet tables in the lake
+folder `DIR/lake/<asset>/<day>/`, the DuckDB file `DIR/warehouse.duckdb`), so a stage's peak
+RSS is its own, measured with `getrusage` in the process that ran it (for `dbt`, the `dbt build`
+child). `floor` is DuckDB's own `read_json` of the same landing files into a table: what reading
+the raw files costs with no contract at all. `dagster` materialises the whole partition (every
+asset and check of `daily_cx_job`) through Dagster into its own lake, warehouse and instance.
+Used by `benchmarks.pipeline`; prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _self_peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _children_peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _floor(work: Path, day: date) -> int:
+    import duckdb
+
+    files = str(work / "landing" / day.isoformat() / "*.jsonl")
+    with tempfile.TemporaryDirectory(prefix="cx-floor-", dir=work) as tmp:
+        con = duckdb.connect(str(Path(tmp) / "floor.duckdb"))
+        con.execute("SET memory_limit = '3GB'")
+        con.execute(
+            "CREATE TABLE floor AS SELECT * FROM read_json(?, format = 'newline_delimited')",
+            [files],
+        )
+        (rows,) = con.execute("SELECT count(*) FROM floor").fetchone()
+        con.close()
+    return rows
+
+
+def _lake(work: Path, asset: str, day: date):
+    from upath import UPath
+
+    return UPath(str(work / "lake" / asset / day.isoformat()))
+
+
+def _extract(work: Path, day: date) -> int:
+    from orchestration.extract.landing import extract_day
+    from orchestration.lake.io_manager import write_tables
+
+    tables = extract_day(work / "landing", day).tables()
+    write_tables(_lake(work, "raw_conversations", day), tables)
+    return tables["conversations"].num_rows
+
+
+def _judge(work: Path, day: date) -> int:
+    from orchestration.judge.offline import OfflineJudge
+    from orchestration.lake.io_manager import read_tables, write_tables
+    from orchestration.scoring.frame import score_day
+
+    raw = read_tables(_lake(work, "raw_conversations", day))
+    scored = score_day(day, raw, OfflineJudge())
+    write_tables(_lake(work, "conversation_scores", day), scored)
+    return scored["scores"].num_rows
+
+
+def _load(work: Path, day: date) -> int:
+    import pyarrow.compute as pc
+
+    from orchestration.judge.offline import OfflineJudge
+    from orchestration.lake.io_manager import read_tables
+    from orchestration.warehouse.load import PartitionLoad, connect, load_partition
+
+    raw = read_tables(_lake(work, "raw_conversations", day))
+    scored = read_tables(_lake(work, "conversation_scores", day))
+    judge = OfflineJudge()
+    lines_in = int(pc.sum(raw["files"].column("lines")).as_py() or 0)
+    load = PartitionLoad(day, lines_in, judge.kind, judge.version, "benchmark")
+    with connect(work / "warehouse.duckdb") as con:
+        counts = load_partition(con, load, raw, scored)
+    return counts["conversations_loaded"]
+
+
+def _dbt(work: Path, day: date, project: Path, max_day: date | None = None) -> int:
+    variables = {"min_date": day.isoformat(), "max_date": (max_day or day).isoformat()}
+    command = [
+        str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(project),
+        "--profiles-dir", str(project), "--target-path", str(work / "dbt-target"),
+        "--vars", json.dumps(variables), "--quiet",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "CX_WAREHOUSE_PATH": str(work / "warehouse.duckdb"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    done = subprocess.run(command, env=env, check=False, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"dbt build failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
+    import duckdb
+
+    with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as con:
+        (rows,) = con.execute("SELECT count(*) FROM marts.fct_conversation_scores").fetchone()
+    return rows
+
+
+def _dagster(work: Path, day: date) -> int:
+    """One real materialisation of the partition: every asset and check of `daily_cx_job`."""
+    home = work / "dagster-run"
+    (home / "dagster_home").mkdir(parents=True, exist_ok=True)
+    (home / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ.update(
+        {
+            "DAGSTER_HOME": str(home / "dagster_home"),
+            "CX_LANDING_DIR": str(work / "landing"),
+            "CX_LAKE_DIR": str(home / "lake"),
+            "CX_WAREHOUSE_PATH": str(home / "warehouse.duckdb"),
+        }
+    )
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import build_defs
+
+    job = build_defs().resolve_job_def("daily_cx_job")
+    result = job.execute_in_process(
+        partition_key=day.isoformat(), instance=DagsterInstance.get(), raise_on_error=False
+    )
+    if not result.success:
+        raise SystemExit("the Dagster run failed")
+    import duckdb
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        (rows,) = con.execute("SELECT count(*) FROM raw.conversations").fetchone()
+    return rows
+
+
+_IMPORTS = {
+    "floor": ["duckdb"],
+    "extract": ["orchestration.extract.landing", "orchestration.lake.io_manager"],
+    "judge": ["orchestration.judge.offline", "orchestration.scoring.frame", "upath"],
+    "load": ["orchestration.warehouse.load", "orchestration.lake.io_manager"],
+    "dbt": ["duckdb"],
+    "dagster": ["dagster", "orchestration.definitions"],
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=["floor", "extract", "judge", "load", "dbt", "dagster"])
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--day", type=date.fromisoformat, required=True)
+    parser.add_argument("--max-day", type=date.fromisoformat, default=None)
+    parser.add_argument("--dbt-project-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    for module in _IMPORTS[args.stage]:  # imports are start-up, not the stage's work
+        importlib.import_module(module)
+    started = time.perf_counter()
+    if args.stage == "dbt":
+        from orchestration.settings import REPO_ROOT
+
+        project = args.dbt_project_dir or REPO_ROOT / "dbt_project"
+        rows = _dbt(args.work, args.day, project, args.max_day)
+    else:
+        rows = {
+            "floor": _floor,
+            "extract": _extract,
+            "judge": _judge,
+            "load": _load,
+            "dagster": _dagster,
+        }[args.stage](args.work, args.day)
+    seconds = time.perf_counter() - started
+    peak = _children_peak_mib() if args.stage == "dbt" else _self_peak_mib()
+    print(json.dumps({"stage": args.stage, "seconds": seconds, "peak_rss_mib": peak, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
