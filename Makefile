@@ -15,6 +15,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m orchestration.dbt.prepare
+	$(PY) -m orchestration.judge.trained.train --seed 0 --no-report --skip-without-data
 	touch $@
 
 demo: install  ## replay the public data as 28 landing days, run them through Dagster, print the marts
@@ -29,8 +30,13 @@ lint: install
 dev: install  ## the Dagster UI on http://127.0.0.1:3000
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+JUDGE ?= offline
+eval: install  ## a judge (JUDGE=offline|trained|llm) vs the human labels -> evals/reports/$(JUDGE)/
+	$(PY) -m evals --judge $(JUDGE)
+
 bench: install
 	$(PY) -m benchmarks.pipeline
+	$(PY) -m benchmarks.llm_judge
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

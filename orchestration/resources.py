@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -31,11 +32,20 @@ class JudgeResource(ConfigurableResource):
 
     def build(self) -> Judge:
         if self.base_url:
-            raise NotImplementedError(
-                "CX_JUDGE_BASE_URL is set but the LLM judge is not part of this build yet; "
-                "unset it to use the offline judge"
-            )
-        return OfflineJudge()
+            # The LLM judge reads its other CX_JUDGE_* settings now, and its key only when it
+            # builds its client: no secret is ever part of this resource's config.
+            from orchestration.judge.llm import LLMJudge, LLMJudgeConfig
+
+            return LLMJudge(LLMJudgeConfig.from_settings(get_settings(), base_url=self.base_url))
+        # The trained offline judge (trained on first use when its artifact is missing); the
+        # rule judge only when there is no labelled data to train it on.
+        from orchestration.judge.trained import NoLabelledDataError, load_trained_judge
+
+        try:
+            return load_trained_judge()
+        except NoLabelledDataError as error:
+            logging.getLogger(__name__).warning("using the rule-based offline judge: %s", error)
+            return OfflineJudge()
 
 
 def build_resources() -> dict[str, object]:

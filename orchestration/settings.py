@@ -35,13 +35,47 @@ class Settings(BaseSettings):
         REPO_ROOT / "data" / "warehouse.duckdb", description="The DuckDB warehouse file."
     )
     data_dir: Path = Field(default_factory=_default_data_dir, description="Public demo data.")
+    # `model_*` names are pydantic's own namespace, hence the alias for CX_MODEL_DIR.
+    trained_model_dir: Path = Field(
+        REPO_ROOT / "data" / "models",
+        validation_alias="CX_MODEL_DIR",
+        description="Where the trained offline judge's artifact and card live.",
+    )
     start_date: date = Field(date(2025, 1, 1), description="First daily partition.")
     schedule_hour: int = Field(1, ge=0, le=23, description="UTC hour the daily run starts.")
     max_quarantine_rate: float = Field(
         0.05, ge=0, le=1, description="Above this share of lines quarantined, a check warns."
     )
+    max_judge_failure_rate: float = Field(
+        0.02, ge=0, le=1, description="Above this share of conversations the judge fails on, warn."
+    )
+    max_score_shift_psi: float = Field(
+        0.25, ge=0, description="Above this PSI of the day's scores vs the trailing 28 days, warn."
+    )
+    score_shift_min_history_days: int = Field(
+        7, ge=1, description="Days of scores the shift check needs before it compares."
+    )
     judge_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint; unset = offline judge."
+    )
+    # The LLM judge (used when judge_base_url is set). Its key comes from CX_JUDGE_API_KEY or
+    # OPENAI_API_KEY, read by the judge when it builds its client, never stored here.
+    judge_model: str | None = Field(None, description="Model name the endpoint serves.")
+    judge_concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
+    judge_timeout_s: float = Field(60.0, gt=0, description="Seconds per request before a retry.")
+    judge_max_retries: int = Field(3, ge=0, le=10, description="Retries per request.")
+    judge_max_input_tokens: int = Field(6000, ge=256, description="Input budget per request.")
+    judge_max_output_tokens: int = Field(1024, ge=64, description="Reply budget per request.")
+    judge_bytes_per_token: float = Field(
+        3.0, gt=0, description="UTF-8 bytes per token, to estimate the input size."
+    )
+    judge_redact_pii: bool = Field(True, description="Redact emails, phones, cards before sending.")
+    judge_phone_region: str = Field("US", description="Country of phone numbers without a +.")
+    judge_price_input_per_mtok: float | None = Field(
+        None, ge=0, description="Price per million prompt tokens; set it to get a cost."
+    )
+    judge_price_output_per_mtok: float | None = Field(
+        None, ge=0, description="Price per million completion tokens."
     )
 
     def resolved(self, path: Path) -> Path:
@@ -51,7 +85,7 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Read the settings now (cheap; tests change the environment between calls)."""
     settings = Settings()
-    for name in ("landing_dir", "lake_dir", "warehouse_path", "data_dir"):
+    for name in ("landing_dir", "lake_dir", "warehouse_path", "data_dir", "trained_model_dir"):
         object.__setattr__(settings, name, settings.resolved(getattr(settings, name)))
     # dbt reads the warehouse path from the same variable; make it absolute for every process
     # Dagster starts, so Python and dbt can never disagree about which file is the warehouse.

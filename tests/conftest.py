@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 WriteDay = Callable[..., Path]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trained_judge_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`CX_MODEL_DIR` for the whole session: a temp dir, never the repo's `data/`.
+
+    It starts with a copy of the artifact `make install` trained (`data/models/`) when there is
+    one; otherwise the first pipeline run trains it there (once per session).
+    """
+    from orchestration.judge.trained.artifact import ARTIFACT_NAME, CARD_NAME
+
+    folder = tmp_path_factory.mktemp("models")
+    installed = Path(__file__).resolve().parent.parent / "data" / "models"
+    if (installed / ARTIFACT_NAME).is_file() and (installed / CARD_NAME).is_file():
+        for name in (ARTIFACT_NAME, CARD_NAME):
+            shutil.copyfile(installed / name, folder / name)
+    previous = os.environ.get("CX_MODEL_DIR")
+    os.environ["CX_MODEL_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("CX_MODEL_DIR", None)
+    else:
+        os.environ["CX_MODEL_DIR"] = previous
 
 
 def conversation(

@@ -29,13 +29,18 @@ def warehouse_partition(
 ) -> MaterializeResult:
     """The day's rows in the warehouse: `raw.conversations`, `raw.messages`, `raw.quarantine`,
     `raw.partition_loads` and `scored.conversation_scores`. The whole day is replaced in one
-    transaction, so a rerun gives exactly the same rows: no duplicates, no gaps."""
+    transaction, so a rerun gives exactly the same rows: no duplicates, no gaps. Its checks
+    stop the marts when a landing line is unaccounted for or a score is off the rubric, and
+    warn on the quarantine rate, the judge failure rate, a shift of the score distribution and
+    the great-expectations suite over the scored rows."""
     day = daily_partitions.time_window_for_partition_key(context.partition_key).start.date()
     scores = conversation_scores["scores"]
-    judge_version = (
-        scores.column("judge_version")[0].as_py() if scores.num_rows else judge.build().version
-    )
-    judge_kind = scores.column("judge_kind")[0].as_py() if scores.num_rows else "offline"
+    if scores.num_rows:
+        judge_kind = scores.column("judge_kind")[0].as_py()
+        judge_version = scores.column("judge_version")[0].as_py()
+    else:  # nothing scored today (all quarantined, or no lines): record the judge that ran
+        built = judge.build()
+        judge_kind, judge_version = built.kind, built.version
     lines_in = int(pc.sum(raw_conversations["files"].column("lines")).as_py() or 0)
     load = PartitionLoad(day, lines_in, judge_kind, judge_version, context.run_id)
     Path(warehouse.database).parent.mkdir(parents=True, exist_ok=True)
