@@ -40,7 +40,7 @@ from typing import Any
 from evals.metrics import CONSENSUS_RULES, LABELS
 from orchestration.contract.models import Conversation
 from orchestration.contract.parse import ContractError, parse_record
-from orchestration.demo.replay import SOURCE_FILES
+from orchestration.demo.replay import SOURCE_FILES, is_ai_agent, source_channel, source_team
 
 __all__ = [
     "BUILTIN_SETS",
@@ -57,18 +57,6 @@ __all__ = [
 
 #: `started_at` of every mapped public record (the sets have no times; the judge ignores it).
 EVAL_STARTED_AT = "2025-01-01T00:00:00Z"
-
-_CHANNELS = {"twitter": "social", "social_media": "social", "social": "social", "chat": "chat"}
-_CONTRACT_CHANNELS = frozenset({"chat", "email", "phone", "social", "other"})
-_USS_TEAMS = {
-    "SGD": "virtual_assistant",
-    "MWOZ": "travel_desk",
-    "MultiWOZ": "travel_desk",
-    "ReDial": "movie_recommendations",
-    "CCPE": "movie_preferences",
-}
-_STC3_TEAM = "weibo_helpdesk"
-_AI_AGENT_KINDS = frozenset({"ai_simulated", "ai"})
 
 
 class EvalInputError(ValueError):
@@ -145,26 +133,11 @@ class LabelledSet:
     limited_from: int | None = None
 
 
-def _channel(raw: Mapping[str, Any]) -> str:
-    value = str(raw.get("channel") or "other")
-    return _CHANNELS.get(value, value if value in _CONTRACT_CHANNELS else "other")
-
-
-def _team(name: str, raw: Mapping[str, Any]) -> str | None:
-    if name.startswith("stc3"):
-        return _STC3_TEAM
-    if name == "uss":
-        subset = str(raw.get("subset") or "unknown")
-        return _USS_TEAMS.get(subset, f"uss_{subset.lower()}")
-    team = raw.get("team")
-    return str(team) if team else None
-
-
 def public_record_to_contract(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """One public record (`CX_DATA_DIR`) -> a contract record (plain dict), as replay maps it,
     without invented message times or surveys (see the module doc)."""
-    team = _team(name, raw)
-    is_ai = str(raw.get("agent_kind") or "") in _AI_AGENT_KINDS
+    team = source_team(name, raw)
+    is_ai = is_ai_agent(raw)
     author_kind = "ai" if is_ai else "human"
     author_id = f"{team or name}-{'assistant' if is_ai else 'agent'}"
     messages: list[dict[str, Any]] = []
@@ -181,7 +154,7 @@ def public_record_to_contract(name: str, raw: Mapping[str, Any]) -> dict[str, An
         tags.append(f"subset:{raw['subset']}")
     return {
         "conversation_id": str(raw["conversation_id"]),
-        "channel": _channel(raw),
+        "channel": source_channel(raw),
         "started_at": EVAL_STARTED_AT,
         "team": team,
         "messages": messages,

@@ -46,7 +46,7 @@ import logging
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -62,8 +62,11 @@ __all__ = [
     "SURVEY_RATE",
     "ReplaySummary",
     "demo_records",
+    "is_ai_agent",
     "read_sources",
     "replay",
+    "source_channel",
+    "source_team",
 ]
 
 log = logging.getLogger(__name__)
@@ -227,7 +230,8 @@ def _parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _team(source: str, raw: dict[str, Any]) -> str | None:
+def source_team(source: str, raw: Mapping[str, Any]) -> str | None:
+    """The team a public record is replayed under (the evals and the trained judge share it)."""
     if source.startswith("stc3"):
         return _STC3_TEAM
     if source == "uss":
@@ -237,9 +241,15 @@ def _team(source: str, raw: dict[str, Any]) -> str | None:
     return str(team) if team else None
 
 
-def _channel(raw: dict[str, Any]) -> str:
+def source_channel(raw: Mapping[str, Any]) -> str:
+    """A public record's channel as a contract channel (unknown ones become `other`)."""
     value = str(raw.get("channel") or "other")
     return _CHANNELS.get(value, value if value in _CONTRACT_CHANNELS else "other")
+
+
+def is_ai_agent(raw: Mapping[str, Any]) -> bool:
+    """Whether a public record's agent is an AI (the USS SGD system is simulated)."""
+    return str(raw.get("agent_kind") or "") in _AI_AGENT_KINDS
 
 
 def _message_times(
@@ -276,8 +286,8 @@ def _message_times(
 def _record(source: str, raw: dict[str, Any], day: date, digest: bytes) -> dict[str, Any]:
     """One public record -> one contract record placed on `day` (a plain dict, JSON-ready)."""
     conversation_id = str(raw["conversation_id"])
-    team = _team(source, raw)
-    is_ai = str(raw.get("agent_kind") or "") in _AI_AGENT_KINDS
+    team = source_team(source, raw)
+    is_ai = is_ai_agent(raw)
     author_kind = "ai" if is_ai else "human"
     author_id = f"{team or source}-{'assistant' if is_ai else 'agent'}"
     messages_in: list[dict[str, Any]] = list(raw.get("messages") or [])
@@ -307,7 +317,7 @@ def _record(source: str, raw: dict[str, Any], day: date, digest: bytes) -> dict[
 
     record: dict[str, Any] = {
         "conversation_id": conversation_id,
-        "channel": _channel(raw),
+        "channel": source_channel(raw),
         "started_at": _iso(started_at),
         "ended_at": _iso(ended_at),
         "team": team,

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestration.contract.models import Conversation
-from orchestration.demo.replay import SOURCE_FILES, read_sources
+from orchestration.demo.replay import SOURCE_FILES, is_ai_agent, read_sources
 
 __all__ = [
     "LABELLED_SOURCES",
@@ -31,7 +31,6 @@ __all__ = [
 #: Replay source name -> training set name(s). USS is split by subset: leave-one-dataset-out
 #: then holds out one source of dialogues (and its way of labelling) at a time.
 LABELLED_SOURCES = ("stc3_dev", "uss")
-_AI_AGENT_KINDS = frozenset({"ai_simulated", "ai"})
 _PLACEHOLDER_START = "2025-01-01T00:00:00Z"
 
 
@@ -71,7 +70,7 @@ def _set_name(source: str, raw: Mapping[str, Any]) -> str:
 
 
 def _contract(source: str, raw: Mapping[str, Any]) -> Conversation:
-    is_ai = str(raw.get("agent_kind") or "") in _AI_AGENT_KINDS
+    is_ai = is_ai_agent(raw)
     messages = []
     for message in raw.get("messages") or []:
         out: dict[str, Any] = {"role": message.get("role"), "text": message.get("text")}
@@ -129,7 +128,7 @@ def to_labelled(source: str, raws: Iterable[Mapping[str, Any]]) -> list[Labelled
                 conversation=conversation,
                 set_name=_set_name(source, raw),
                 group=str(cid),
-                handler="ai" if str(raw.get("agent_kind")) in _AI_AGENT_KINDS else "human",
+                handler="ai" if is_ai_agent(raw) else "human",
                 score=label,
                 score_mean=float(mean),
                 positive_share=(
