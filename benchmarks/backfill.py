@@ -83,26 +83,22 @@ def bench(work: Path, days: int) -> None:
     def runs() -> int:
         return instance.get_runs_count()
 
-    started, before = time.perf_counter(), runs()
-    for day in keys:
-        job.execute_in_process(
-            run_config=_QUIET,
-            instance=instance,
-            partition_key=day.isoformat(),
-            asset_selection=python_keys,
-        )
-    took, n = time.perf_counter() - started, runs() - before
+    def run_per_day(selection: list) -> tuple[float, int]:
+        """One run per partition over the selection: seconds taken and runs started."""
+        started, before = time.perf_counter(), runs()
+        for day in keys:
+            job.execute_in_process(
+                run_config=_QUIET,
+                instance=instance,
+                partition_key=day.isoformat(),
+                asset_selection=selection,
+            )
+        return time.perf_counter() - started, runs() - before
+
+    took, n = run_per_day(python_keys)
     print(f"  python stages, a run per day     {took:8.1f} s  {n:3d} runs  {n:3d} processes")
 
-    started, before = time.perf_counter(), runs()
-    for day in keys:
-        job.execute_in_process(
-            run_config=_QUIET,
-            instance=instance,
-            partition_key=day.isoformat(),
-            asset_selection=dbt_keys,
-        )
-    many, n = time.perf_counter() - started, runs() - before
+    many, n = run_per_day(dbt_keys)
     print(
         f"  marts, a run per day (multi)     {many:8.1f} s  {n:3d} runs  {2 * n:3d} processes"
         f"  ({n} dbt builds) | load avg {_load()}"
