@@ -7,10 +7,11 @@
 The day is written by `orchestration.demo.synthetic` (the demo replayed with fresh ids) into a
 throwaway landing zone under `--work-dir` (default: the system temp dir), deleted afterwards.
 Every stage then runs in a FRESH process (`benchmarks.stage`), reading and writing the Parquet
-hand-offs the Dagster assets use, so its peak RSS is its own: extract+validate, judge (offline),
-load, `dbt build` of the marts for that day, and the whole partition materialised through
-Dagster (`daily_cx_job`: every asset and check). In the same run, DuckDB's own `read_json` of the
-same files into a table is the floor; the ratio (extract + load + marts) / floor is printed.
+hand-offs the Dagster assets use, so its peak RSS is its own: extract+validate, judge (the
+trained offline judge), load, `dbt build` of the marts for that day, and the whole partition
+materialised through Dagster (`daily_cx_job`: every asset and check). In the same run, DuckDB's
+own `read_json` of the same files into a table is the floor; the ratio (extract + load + marts)
+/ floor is printed.
 `--skip-demo` skips the 28-day demo backfill (`benchmarks.backfill`). Prints figures; asserts
 nothing.
 """
@@ -57,7 +58,9 @@ def _row(name: str, fig: dict, n: int) -> str:
     )
 
 
-def bench_day(work: Path, n: int, project: Path, dagster: bool) -> dict[str, dict]:
+def bench_day(
+    work: Path, n: int, project: Path, dagster: bool, processes: int = 1
+) -> dict[str, dict]:
     from orchestration.demo.synthetic import synthesize_day
 
     started = time.perf_counter()
@@ -70,12 +73,14 @@ def bench_day(work: Path, n: int, project: Path, dagster: bool) -> dict[str, dic
     stages = [
         ("floor", "duckdb read_json (floor)", ()),
         ("extract", "extract+validate", ()),
-        ("judge", "judge (offline)", ()),
+        ("judge", f"judge (trained) x{processes}", ("--judge-processes", str(processes))),
         ("load", "load (duckdb)", ()),
         ("dbt", "dbt build (marts)", ("--dbt-project-dir", str(project))),
     ]
     if dagster:
-        stages.append(("dagster", "partition through Dagster", ()))
+        stages.append(
+            ("dagster", "partition through Dagster", ("--judge-processes", str(processes)))
+        )
     figures: dict[str, dict] = {}
     for stage, label, extra in stages:
         fig = run_stage(stage, work, DAY, *extra)
@@ -96,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-demo", action="store_true", help="skip the 28-day backfill")
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--skip-dagster", action="store_true", help="no Dagster materialisation")
+    parser.add_argument(
+        "--judge-processes", type=int, default=1, help="worker processes of the offline judge"
+    )
     parser.add_argument("--dbt-project-dir", type=Path, default=REPO_ROOT / "dbt_project")
     parser.add_argument("--work-dir", type=Path, default=None, help="parent of the temp dir")
     args = parser.parse_args(argv)
@@ -106,7 +114,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_synthetic:
         work = Path(tempfile.mkdtemp(prefix="cx-bench-", dir=args.work_dir))
         try:
-            bench_day(work, args.n, args.dbt_project_dir.resolve(), not args.skip_dagster)
+            bench_day(
+                work,
+                args.n,
+                args.dbt_project_dir.resolve(),
+                not args.skip_dagster,
+                args.judge_processes,
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
     if not args.skip_demo:

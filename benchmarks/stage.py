@@ -5,9 +5,11 @@
 Each stage reads and writes what the Dagster assets hand each other (Parquet tables in the lake
 folder `DIR/lake/<asset>/<day>/`, the DuckDB file `DIR/warehouse.duckdb`), so a stage's peak
 RSS is its own, measured with `getrusage` in the process that ran it (for `dbt`, the `dbt build`
-child). `floor` is DuckDB's own `read_json` of the same landing files into a table: what reading
-the raw files costs with no contract at all. `dagster` materialises the whole partition (every
-asset and check of `daily_cx_job`) through Dagster into its own lake, warehouse and instance.
+child; with `--judge-processes N`, the judge's workers count too: this process + N x the
+largest worker's peak, an upper bound). `floor` is DuckDB's own `read_json` of the same landing
+files into a table: what reading the raw files costs with no contract at all. `dagster`
+materialises the whole partition (every asset and check of `daily_cx_job`) through Dagster into
+its own lake, warehouse and instance.
 Used by `benchmarks.pipeline`; prints figures, asserts nothing.
 """
 
@@ -60,22 +62,26 @@ def _lake(work: Path, asset: str, day: date):
 
 def _extract(work: Path, day: date) -> int:
     from orchestration.extract.landing import extract_day
-    from orchestration.lake.io_manager import write_tables
+    from orchestration.lake.io_manager import staging_folder, write_tables
 
-    tables = extract_day(work / "landing", day).tables()
-    write_tables(_lake(work, "raw_conversations", day), tables)
-    return tables["conversations"].num_rows
+    staging = staging_folder(work / "lake", "raw_conversations")
+    partition = extract_day(work / "landing", day, out_dir=staging).partition
+    rows = partition.num_rows("conversations")
+    write_tables(_lake(work, "raw_conversations", day), partition)  # renames the folder
+    return rows
 
 
-def _judge(work: Path, day: date) -> int:
-    from orchestration.judge.offline import OfflineJudge
-    from orchestration.lake.io_manager import read_tables, write_tables
+def _judge(work: Path, day: date, processes: int = 1) -> int:
+    from orchestration.judge.trained import load_trained_judge
+    from orchestration.lake.io_manager import read_tables, staging_folder, write_tables
     from orchestration.scoring.frame import score_day
 
     raw = read_tables(_lake(work, "raw_conversations", day))
-    scored = score_day(day, raw, OfflineJudge())
-    write_tables(_lake(work, "conversation_scores", day), scored)
-    return scored["scores"].num_rows
+    staging = staging_folder(work / "lake", "conversation_scores")
+    scored = score_day(day, raw, load_trained_judge(), out_dir=staging, processes=processes)
+    rows = scored.num_rows("scores")
+    write_tables(_lake(work, "conversation_scores", day), scored)  # renames the folder
+    return rows
 
 
 def _load(work: Path, day: date) -> int:
@@ -150,7 +156,7 @@ def _dagster(work: Path, day: date) -> int:
 _IMPORTS = {
     "floor": ["duckdb"],
     "extract": ["orchestration.extract.landing", "orchestration.lake.io_manager"],
-    "judge": ["orchestration.judge.offline", "orchestration.scoring.frame", "upath"],
+    "judge": ["orchestration.judge.trained", "orchestration.scoring.frame", "upath"],
     "load": ["orchestration.warehouse.load", "orchestration.lake.io_manager"],
     "dbt": ["duckdb"],
     "dagster": ["dagster", "orchestration.definitions"],
@@ -164,7 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--day", type=date.fromisoformat, required=True)
     parser.add_argument("--max-day", type=date.fromisoformat, default=None)
     parser.add_argument("--dbt-project-dir", type=Path, default=None)
+    parser.add_argument("--judge-processes", type=int, default=1)
     args = parser.parse_args(argv)
+    os.environ["CX_JUDGE_PROCESSES"] = str(args.judge_processes)  # the Dagster stage's judge
     for module in _IMPORTS[args.stage]:  # imports are start-up, not the stage's work
         importlib.import_module(module)
     started = time.perf_counter()
@@ -173,16 +181,23 @@ def main(argv: list[str] | None = None) -> None:
 
         project = args.dbt_project_dir or REPO_ROOT / "dbt_project"
         rows = _dbt(args.work, args.day, project, args.max_day)
+    elif args.stage == "judge":
+        rows = _judge(args.work, args.day, args.judge_processes)
     else:
         rows = {
             "floor": _floor,
             "extract": _extract,
-            "judge": _judge,
             "load": _load,
             "dagster": _dagster,
         }[args.stage](args.work, args.day)
     seconds = time.perf_counter() - started
-    peak = _children_peak_mib() if args.stage == "dbt" else _self_peak_mib()
+    if args.stage == "dbt":
+        peak = _children_peak_mib()
+    elif args.stage in ("judge", "dagster") and args.judge_processes > 1:
+        # this process plus every judge worker at the largest one's peak: an upper bound
+        peak = _self_peak_mib() + args.judge_processes * _children_peak_mib()
+    else:
+        peak = _self_peak_mib()
     print(json.dumps({"stage": args.stage, "seconds": seconds, "peak_rss_mib": peak, "rows": rows}))
 
 

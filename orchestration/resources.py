@@ -12,7 +12,7 @@ from orchestration.judge.base import Judge
 from orchestration.judge.offline import OfflineJudge
 from orchestration.settings import get_settings
 
-__all__ = ["JudgeResource", "LandingZoneResource", "build_resources"]
+__all__ = ["JudgeResource", "LakeResource", "LandingZoneResource", "build_resources"]
 
 
 class LandingZoneResource(ConfigurableResource):
@@ -25,10 +25,24 @@ class LandingZoneResource(ConfigurableResource):
         return Path(self.root)
 
 
+class LakeResource(ConfigurableResource):
+    """The lake the Parquet IO manager stores partitions in (the same `CX_LAKE_DIR`): a stage
+    writes its partition into a staging folder here, then the IO manager renames it into place."""
+
+    base_dir: str
+
+    def staging_folder(self, asset: str) -> Path:
+        from orchestration.lake.io_manager import staging_folder
+
+        return staging_folder(Path(self.base_dir), asset)
+
+
 class JudgeResource(ConfigurableResource):
     """Which judge scores conversations: the offline judge unless an endpoint is configured."""
 
     base_url: str | None = None
+    #: Worker processes an offline judge scores a day in (`CX_JUDGE_PROCESSES`).
+    processes: int = 1
 
     def build(self) -> Judge:
         if self.base_url:
@@ -55,8 +69,14 @@ def build_resources() -> dict[str, object]:
     settings = get_settings()
     return {
         "landing": LandingZoneResource(root=str(settings.landing_dir)),
-        "judge": JudgeResource(base_url=settings.judge_base_url),
-        "warehouse": DuckDBResource(database=str(settings.warehouse_path)),
+        "judge": JudgeResource(
+            base_url=settings.judge_base_url, processes=settings.judge_processes
+        ),
+        "warehouse": DuckDBResource(
+            database=str(settings.warehouse_path),
+            connection_config={"memory_limit": settings.duckdb_memory_limit},
+        ),
         "lake_io_manager": LakeIOManager(base_dir=str(settings.lake_dir)),
+        "lake": LakeResource(base_dir=str(settings.lake_dir)),
         "dbt": dbt_resource(),
     }

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         REPO_ROOT / "data" / "warehouse.duckdb", description="The DuckDB warehouse file."
     )
     data_dir: Path = Field(default_factory=_default_data_dir, description="Public demo data.")
+    duckdb_memory_limit: str = Field(
+        "2GB",
+        description="What DuckDB may hold in memory in the warehouse load and in dbt (it spills "
+        "to disk past it).",
+    )
     # `model_*` names are pydantic's own namespace, hence the alias for CX_MODEL_DIR.
     trained_model_dir: Path = Field(
         REPO_ROOT / "data" / "models",
@@ -62,6 +67,14 @@ class Settings(BaseSettings):
     # OPENAI_API_KEY, read by the judge when it builds its client, never stored here.
     judge_model: str | None = Field(None, description="Model name the endpoint serves.")
     judge_concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
+    judge_processes: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Worker processes an offline judge scores a day in (its CPU-bound work "
+        "spread over cores; each worker starts in ~2-3 s, so it pays on big days). The LLM "
+        "judge ignores it: its parallelism is judge_concurrency.",
+    )
     judge_timeout_s: float = Field(60.0, gt=0, description="Seconds per request before a retry.")
     judge_max_retries: int = Field(3, ge=0, le=10, description="Retries per request.")
     judge_max_input_tokens: int = Field(6000, ge=256, description="Input budget per request.")

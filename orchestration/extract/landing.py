@@ -30,14 +30,38 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestration.contract import MAX_MESSAGE_CHARS, ContractError, Conversation, parse_record
+from orchestration.lake.partition import (
+    ROW_GROUP_ROWS,
+    LakePartition,
+    PartitionWriter,
+    Tables,
+    batches,
+)
 from orchestration.warehouse.schema import arrow_schema
 
-__all__ = ["ExtractedDay", "Located", "day_dir", "extract_day", "landing_files", "quarantine_table"]
+__all__ = [
+    "DAY_SCHEMAS",
+    "ExtractedDay",
+    "Located",
+    "day_dir",
+    "extract_day",
+    "landing_files",
+    "quarantine_errors",
+    "quarantine_table",
+]
 
 #: Bytes read per chunk (a chunk ends at a line end); DuckDB validates one chunk at a time.
 CHUNK_BYTES = 32 * 2**20
 #: What the staging DuckDB may hold in memory before it spills to its temp folder.
 DUCKDB_MEMORY_LIMIT = "1GB"
+
+#: The tables of an extracted day (the lake partition of `raw_conversations`).
+DAY_SCHEMAS: dict[str, pa.Schema] = {
+    "conversations": arrow_schema("raw.conversations"),
+    "messages": arrow_schema("raw.messages"),
+    "quarantine": arrow_schema("raw.quarantine"),
+    "files": pa.schema([("source_file", pa.string()), ("lines", pa.int64())]),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,44 +75,32 @@ class Located:
 
 @dataclass
 class ExtractedDay:
-    """One day, extracted: Arrow tables shaped like `raw.conversations/messages/quarantine`."""
+    """One day, extracted: tables shaped like `raw.conversations/messages/quarantine`, plus
+    `files` (lines per landing file), in the lake folder `partition` (or in memory when
+    `extract_day` was given no folder)."""
 
     day: date
     files: list[str]
     lines_in: int = 0
     lines_per_file: dict[str, int] = field(default_factory=dict)
+    partition: LakePartition | None = None
     _tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
 
     def tables(self) -> dict[str, pa.Table]:
-        """The day as Arrow tables shaped like `raw.conversations/messages/quarantine`, plus
-        `files` (lines per landing file)."""
-        return {
-            **self._tables,
-            "files": pa.table(
-                {
-                    "source_file": pa.array(list(self.lines_per_file), pa.string()),
-                    "lines": pa.array(list(self.lines_per_file.values()), pa.int64()),
-                }
-            ),
-        }
+        """Every table of the day in memory (small days and tests)."""
+        if self.partition is not None:
+            return {name: self.partition[name] for name in self.partition}
+        return dict(self._tables)
+
+    @property
+    def output(self) -> Tables:
+        """The day's tables where they are: the lake folder, else the in-memory tables."""
+        return self.partition if self.partition is not None else self._tables
 
     @property
     def quarantine(self) -> list[tuple[ContractError, str]]:
         """Every refused line as (error, raw line), in file and line order."""
-        return [
-            (
-                ContractError(
-                    r["source_file"],
-                    r["source_line"],
-                    r["conversation_id"],
-                    r["field"],
-                    r["reason"],
-                    r["detail"],
-                ),
-                r["raw_line"],
-            )
-            for r in self._tables["quarantine"].to_pylist()
-        ]
+        return quarantine_errors(self.output)
 
     @property
     def conversations(self) -> list[Located]:
@@ -97,8 +109,27 @@ class ExtractedDay:
 
         return [
             Located(conversation, meta["source_file"], meta["source_line"])
-            for conversation, meta in conversations_from_tables(self._tables)
+            for conversation, meta in conversations_from_tables(self.output)
         ]
+
+
+def quarantine_errors(tables: Tables, limit: int | None = None) -> list[tuple[ContractError, str]]:
+    """The first `limit` (default: all) quarantine rows of a partition as (error, raw line)."""
+    out: list[tuple[ContractError, str]] = []
+    for batch in batches(tables, "quarantine"):
+        for r in batch.to_pylist():
+            if limit is not None and len(out) >= limit:
+                return out
+            error = ContractError(
+                r["source_file"],
+                r["source_line"],
+                r["conversation_id"],
+                r["field"],
+                r["reason"],
+                r["detail"],
+            )
+            out.append((error, r["raw_line"]))
+    return out
 
 
 def day_dir(landing_dir: Path, day: date) -> Path:
@@ -420,12 +451,19 @@ def _superseded_raw(paths: list[Path], rows: list[tuple]) -> list[str]:
 
 
 def extract_day(
-    landing_dir: Path, day: date, *, sql: bool = True, chunk_bytes: int = CHUNK_BYTES
+    landing_dir: Path,
+    day: date,
+    *,
+    out_dir: Path | None = None,
+    sql: bool = True,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> ExtractedDay:
     """Read and validate every landing file of one day.
 
-    `sql=False` sends every line through the pydantic parser (the reference the SQL fast path
-    is tested against); the result is the same either way.
+    The tables are streamed as Parquet into `out_dir` (`ExtractedDay.partition`); with no
+    `out_dir` they are read back into memory (small days, tests). `sql=False` sends every line
+    through the pydantic parser (the reference the SQL fast path is tested against); the result
+    is the same either way.
     """
     paths = landing_files(landing_dir, day)
     names = [f"{day.isoformat()}/{p.name}" for p in paths]
@@ -447,19 +485,37 @@ def extract_day(
                 con.execute(_ACCEPT)
                 con.execute(_INSERT_OK)
             _fallback(con, chunk, names, sql)
+        con.execute("DROP TABLE IF EXISTS v; DROP TABLE IF EXISTS vm; DROP TABLE IF EXISTS ok")
         out.lines_per_file = dict(zip(names, counts, strict=True))
         out.lines_in = sum(counts)
-        out._tables = _finish(con, day, paths, names)
+        writer = PartitionWriter(out_dir or tmp / "day", DAY_SCHEMAS)
+        with writer:
+            _finish(con, day, paths, names, writer)
+            writer.append(
+                "files",
+                pa.table({"source_file": list(out.lines_per_file), "lines": counts}),
+            )
+            partition = writer.close()
         con.close()
+        if out_dir is None:
+            out._tables = {name: partition[name].combine_chunks() for name in DAY_SCHEMAS}
+        else:
+            out.partition = partition
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
 def _finish(
-    con: duckdb.DuckDBPyConnection, day: date, paths: list[Path], names: list[str]
-) -> dict[str, pa.Table]:
-    """Resolve duplicates (the last occurrence in a day wins) and shape the day's tables."""
+    con: duckdb.DuckDBPyConnection,
+    day: date,
+    paths: list[Path],
+    names: list[str],
+    writer: PartitionWriter,
+) -> None:
+    """Resolve duplicates (the last occurrence in a day wins) and stream the day's tables to
+    `writer`: messages in the conversations' order (conversation, then message_index), so a
+    reader can walk both files side by side."""
     con.execute("CREATE TEMP TABLE files AS SELECT unnest(?) AS source_file, "
                 "unnest(range(?)) AS file_no", [names, len(names)])  # fmt: skip
     con.execute(
@@ -494,36 +550,31 @@ def _finish(
             ],
         )
     con.execute("CREATE TEMP TABLE kept AS SELECT seq FROM ranked WHERE next_seq IS NULL")
-    conversations = con.sql(
+
+    def stream(name: str, query: str) -> None:
+        writer.write(name, con.sql(query).to_arrow_reader(ROW_GROUP_ROWS))
+
+    stream(
+        "conversations",
         f"""SELECT DATE '{day}' AS partition_date, c.conversation_id, channel, team, started_at,
                   ended_at, message_count, csat_score, csat_sent_at, csat_answered_at,
                   is_surveyed, tags, f.source_file, source_line
            FROM conv_stage c SEMI JOIN kept USING (seq) JOIN files f USING (file_no)
            ORDER BY seq""",
-    ).to_arrow_table()
-    messages = con.sql(
+    )
+    stream(
+        "messages",
         f"""SELECT DATE '{day}' AS partition_date, c.conversation_id, m.message_index, m.role,
                   m.author_kind, m.author_id, m.sent_at, m.text
            FROM msg_stage m JOIN conv_stage c USING (seq) SEMI JOIN kept USING (seq)
            ORDER BY m.seq, m.message_index""",
-    ).to_arrow_table()
-    quarantine = con.sql(
+    )
+    stream(
+        "quarantine",
         f"""SELECT DATE '{day}' AS partition_date, 'extract' AS stage, f.source_file, source_line,
                   conversation_id, field, reason, detail, raw_line
            FROM refused JOIN files f USING (file_no) ORDER BY seq""",
-    ).to_arrow_table()
-    return {
-        "conversations": _shaped(conversations, "raw.conversations"),
-        "messages": _shaped(messages, "raw.messages"),
-        "quarantine": _shaped(quarantine, "raw.quarantine"),
-    }
-
-
-def _shaped(table: pa.Table | pa.RecordBatchReader, name: str) -> pa.Table:
-    if isinstance(table, pa.RecordBatchReader):
-        table = table.read_all()
-    schema = arrow_schema(name)
-    return table.select(schema.names).cast(schema)
+    )
 
 
 def quarantine_table(day: date, stage: str, rows: list[tuple[ContractError, str]]) -> pa.Table:

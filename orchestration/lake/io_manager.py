@@ -1,15 +1,20 @@
 """Stage outputs as Parquet: `<CX_LAKE_DIR>/<asset>/<partition>/<table>.parquet`.
 
-A Python stage returns a `dict[str, pyarrow.Table]`; this IO manager writes each table as one
-Parquet file, replacing the partition's folder whole, and hands the tables to the next stage.
-Built on Dagster's `UPathIOManager`, so the same code works on S3/GCS paths (via fsspec).
+A Python stage writes its tables into a staging folder (`staging_folder`, under the lake) and
+returns them as a `LakePartition`; this IO manager moves that folder into place, replacing the
+partition's folder whole, and hands the next stage a `LakePartition` of the stored folder, read
+lazily (no stage ever holds a whole day in memory because of the hand-off). A plain
+`dict[str, pyarrow.Table]` is written table by table. Built on Dagster's `UPathIOManager`: on an
+S3/GCS path (fsspec) the folder is uploaded, and downloaded to a local temp folder to read.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
+import uuid
+from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import (
     ConfigurableIOManagerFactory,
@@ -19,22 +24,54 @@ from dagster import (
 )
 from upath import UPath
 
-__all__ = ["LakeIOManager", "ParquetTablesIOManager", "read_tables", "write_tables"]
+from orchestration.lake.partition import LakePartition, Tables
 
-Tables = dict[str, pa.Table]
+__all__ = [
+    "LakeIOManager",
+    "ParquetTablesIOManager",
+    "read_tables",
+    "staging_folder",
+    "write_tables",
+]
+
+
+def _local(path: UPath) -> bool:
+    return path.protocol in ("", "file")
+
+
+def staging_folder(lake_dir: Path, asset: str) -> Path:
+    """A fresh folder under the lake for a stage to write its partition into: on the same file
+    system as the stored partitions, so putting it in place is a rename."""
+    folder = Path(lake_dir) / "_staging" / f"{asset}-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    return folder
 
 
 def write_tables(path: UPath, obj: Tables) -> None:
-    """Replace the folder at `path` with one zstd Parquet file per table."""
+    """Replace the folder at `path` with the partition: a `LakePartition`'s folder is moved
+    into place (uploaded when `path` is remote); a dict is written one zstd Parquet per table."""
     if path.exists():
-        shutil.rmtree(path) if path.protocol in ("", "file") else path.fs.rm(str(path), True)
+        shutil.rmtree(path) if _local(path) else path.fs.rm(str(path), True)
+    if isinstance(obj, LakePartition):
+        if _local(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(obj.folder, str(path))
+        else:
+            path.fs.put(f"{obj.folder}/", str(path), recursive=True)
+            shutil.rmtree(obj.folder)
+        return
     path.mkdir(parents=True, exist_ok=True)
     for name, table in obj.items():
         pq.write_table(table, str(path / f"{name}.parquet"), compression="zstd")
 
 
-def read_tables(path: UPath) -> Tables:
-    return {p.stem: pq.read_table(str(p)) for p in sorted(path.glob("*.parquet"))}
+def read_tables(path: UPath) -> LakePartition:
+    """The partition at `path`, read lazily (a remote one is downloaded to a temp folder)."""
+    if _local(path):
+        return LakePartition(Path(str(path)))
+    local = Path(tempfile.mkdtemp(prefix="cx-lake-"))
+    path.fs.get(f"{path}/", str(local), recursive=True)
+    return LakePartition(local)
 
 
 class ParquetTablesIOManager(UPathIOManager):
@@ -43,7 +80,7 @@ class ParquetTablesIOManager(UPathIOManager):
     def dump_to_path(self, context: OutputContext, obj: Tables, path: UPath) -> None:
         write_tables(path, obj)
 
-    def load_from_path(self, context: InputContext, path: UPath) -> Tables:
+    def load_from_path(self, context: InputContext, path: UPath) -> LakePartition:
         return read_tables(path)
 
 

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from collections import Counter
 
+import duckdb
 import pyarrow as pa
 
+from orchestration.lake.partition import Tables, scan
+
 __all__ = [
-    "ai_only_conversations",
     "lowest_scored_rows",
     "score_histogram",
     "spotlight_markdown",
     "spotlight_rows",
 ]
+
+#: The day's scores: the scored partition (its `scores` table) or the scores table itself.
+Scored = Tables | pa.Table
 
 
 def score_histogram(scores: pa.Table) -> dict[str, int]:
@@ -25,46 +30,47 @@ def score_histogram(scores: pa.Table) -> dict[str, int]:
     return {str(score): counts.get(score, 0) for score in range(1, 6)}
 
 
-def ai_only_conversations(messages: pa.Table) -> set[str]:
-    """Conversations whose agent messages exist and are all by an AI (handler `ai_only`)."""
-    kinds: dict[str, set[str]] = {}
-    for row in messages.select(["conversation_id", "role", "author_kind"]).to_pylist():
-        if row["role"] == "agent":
-            kinds.setdefault(row["conversation_id"], set()).add(row["author_kind"])
-    return {cid for cid, seen in kinds.items() if seen == {"ai"}}
+def _query(raw: Tables, scored: Scored, sql: str, limit: int) -> list[dict]:
+    """Run `sql` over the day's `conversations`, `messages` and `scores` in DuckDB, which reads
+    the lake's Parquet itself (only the columns the query names): no per-row Python."""
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        views = {
+            "conversations": scan(con, raw, "conversations"),
+            "messages": scan(con, raw, "messages"),
+            "scores": con.from_arrow(scored)
+            if isinstance(scored, pa.Table)
+            else scan(con, scored, "scores"),
+        }
+        for name, relation in views.items():
+            relation.create_view(name)
+        return con.sql(sql.format(limit=int(limit))).to_arrow_table().to_pylist()
 
 
-def spotlight_rows(raw: dict[str, pa.Table], scores: pa.Table, limit: int = 5) -> list[dict]:
+def spotlight_rows(raw: Tables, scored: Scored, limit: int = 5) -> list[dict]:
     """The day's AI-resolved poor conversations: AI only, judged resolved, scored 1-2.
 
-    "Resolved" is the spotlight mart's rule: at least one issue, none left not resolved, at least
-    one fully resolved. Lowest score first, then by conversation_id."""
-    ai_only = ai_only_conversations(raw["messages"])
-    teams = {
-        row["conversation_id"]: row["team"]
-        for row in raw["conversations"].select(["conversation_id", "team"]).to_pylist()
-    }
-    rows = [
-        row
-        for row in scores.select(
-            [
-                "conversation_id",
-                "score",
-                "issues_total",
-                "issues_resolved",
-                "issues_unresolved",
-                "topic",
-                "rationale",
-            ]
-        ).to_pylist()
-        if row["conversation_id"] in ai_only
-        and row["score"] <= 2
-        and row["issues_total"] > 0
-        and row["issues_unresolved"] == 0
-        and row["issues_resolved"] > 0
-    ]
-    rows.sort(key=lambda row: (row["score"], row["conversation_id"]))
-    return [{**row, "team": teams.get(row["conversation_id"])} for row in rows[:limit]]
+    AI only: the conversation has agent messages and every one is by an AI. "Resolved" is the
+    spotlight mart's rule: at least one issue, none left not resolved, at least one fully
+    resolved. Lowest score first, then by conversation_id."""
+    return _query(
+        raw,
+        scored,
+        """
+        WITH ai_only AS (
+            SELECT conversation_id FROM messages WHERE role = 'agent'
+            GROUP BY conversation_id HAVING bool_and(coalesce(author_kind = 'ai', false))
+        )
+        SELECT s.conversation_id, s.score, s.issues_total, s.issues_resolved,
+               s.issues_unresolved, s.topic, s.rationale, c.team
+        FROM scores s SEMI JOIN ai_only USING (conversation_id)
+        LEFT JOIN conversations c USING (conversation_id)
+        WHERE s.score <= 2 AND s.issues_total > 0 AND s.issues_unresolved = 0
+          AND s.issues_resolved > 0
+        ORDER BY s.score, s.conversation_id LIMIT {limit}
+        """,
+        limit,
+    )
 
 
 def _cell(value: object, width: int = 160) -> str:
@@ -85,24 +91,27 @@ def _table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def lowest_scored_rows(raw: dict[str, pa.Table], scores: pa.Table, limit: int = 5) -> list[dict]:
+def lowest_scored_rows(raw: Tables, scored: Scored, limit: int = 5) -> list[dict]:
     """The day's lowest-scored conversations, lowest first, then by conversation_id."""
-    teams = {
-        row["conversation_id"]: row["team"]
-        for row in raw["conversations"].select(["conversation_id", "team"]).to_pylist()
-    }
-    rows = scores.select(["conversation_id", "score", "topic", "rationale"]).to_pylist()
-    rows.sort(key=lambda row: (row["score"], row["conversation_id"]))
-    return [{**row, "team": teams.get(row["conversation_id"])} for row in rows[:limit]]
+    return _query(
+        raw,
+        scored,
+        """
+        SELECT s.conversation_id, s.score, s.topic, s.rationale, c.team
+        FROM scores s LEFT JOIN conversations c USING (conversation_id)
+        ORDER BY s.score, s.conversation_id LIMIT {limit}
+        """,
+        limit,
+    )
 
 
-def spotlight_markdown(raw: dict[str, pa.Table], scores: pa.Table, limit: int = 5) -> str:
+def spotlight_markdown(raw: Tables, scored: Scored, limit: int = 5) -> str:
     """The spotlight as markdown: the AI-resolved poor conversations (or a line saying there are
     none), then the day's lowest-scored conversations, the first ones to read."""
-    spotlight = spotlight_rows(raw, scores, limit)
+    spotlight = spotlight_rows(raw, scored, limit)
     lines = ["**AI-resolved poor** (AI only, every issue resolved, scored 1-2)", ""]
     lines += _table(spotlight) if spotlight else ["None today."]
-    lowest = lowest_scored_rows(raw, scores, limit)
+    lowest = lowest_scored_rows(raw, scored, limit)
     if lowest:
         lines += ["", "**Lowest-scored conversations**", "", *_table(lowest)]
     return "\n".join(lines)

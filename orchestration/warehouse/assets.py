@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import AssetExecutionContext, MaterializeResult, asset
 from dagster_duckdb import DuckDBResource
 
+from orchestration.lake.partition import LakePartition
 from orchestration.partitions import daily_partitions
 from orchestration.resources import JudgeResource
 from orchestration.warehouse.load import PartitionLoad, load_partition
@@ -24,8 +24,8 @@ def warehouse_partition(
     context: AssetExecutionContext,
     warehouse: DuckDBResource,
     judge: JudgeResource,
-    raw_conversations: dict[str, pa.Table],
-    conversation_scores: dict[str, pa.Table],
+    raw_conversations: LakePartition,
+    conversation_scores: LakePartition,
 ) -> MaterializeResult:
     """The day's rows in the warehouse: `raw.conversations`, `raw.messages`, `raw.quarantine`,
     `raw.partition_loads` and `scored.conversation_scores`. The whole day is replaced in one
@@ -34,14 +34,14 @@ def warehouse_partition(
     warn on the quarantine rate, the judge failure rate, a shift of the score distribution and
     the great-expectations suite over the scored rows."""
     day = daily_partitions.time_window_for_partition_key(context.partition_key).start.date()
-    scores = conversation_scores["scores"]
-    if scores.num_rows:
-        judge_kind = scores.column("judge_kind")[0].as_py()
-        judge_version = scores.column("judge_version")[0].as_py()
+    if conversation_scores.num_rows("scores"):
+        first = next(conversation_scores.batches("scores", ["judge_kind", "judge_version"], 1))
+        judge_kind = first.column("judge_kind")[0].as_py()
+        judge_version = first.column("judge_version")[0].as_py()
     else:  # nothing scored today (all quarantined, or no lines): record the judge that ran
         built = judge.build()
         judge_kind, judge_version = built.kind, built.version
-    lines_in = int(pc.sum(raw_conversations["files"].column("lines")).as_py() or 0)
+    lines_in = int(pc.sum(raw_conversations.read("files").column("lines")).as_py() or 0)
     load = PartitionLoad(day, lines_in, judge_kind, judge_version, context.run_id)
     Path(warehouse.database).parent.mkdir(parents=True, exist_ok=True)
     with warehouse.get_connection() as con:

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from orchestration.lake.partition import Tables, num_rows, scan
 from orchestration.warehouse.schema import DDL, TABLES
 
 __all__ = ["PartitionLoad", "connect", "ensure_schema", "load_partition"]
@@ -30,8 +31,13 @@ class PartitionLoad:
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The warehouse file, with DuckDB's memory capped by `CX_DUCKDB_MEMORY_LIMIT` (it spills
+    past it)."""
+    from orchestration.settings import get_settings
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    config = {"memory_limit": get_settings().duckdb_memory_limit}
+    return duckdb.connect(str(path), read_only=read_only, config=config)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -39,33 +45,32 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
-    rows = rows.select(TABLES[table].names).cast(TABLES[table])
-    con.register("incoming", rows)
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-    finally:
-        con.unregister("incoming")
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: duckdb.DuckDBPyRelation) -> None:
+    """INSERT the table's columns, by name, from a relation: DuckDB streams a lake Parquet file
+    straight into the table (no Arrow copy of the day in Python)."""
+    columns = ", ".join(f'"{name}"' for name in TABLES[table].names)
+    con.register("incoming", rows)  # on failure it stays registered until the next insert
+    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
+    con.unregister("incoming")
 
 
 def load_partition(
     con: duckdb.DuckDBPyConnection,
     load: PartitionLoad,
-    raw: dict[str, pa.Table],
-    scored: dict[str, pa.Table],
+    raw: Tables,
+    scored: Tables,
 ) -> dict[str, int]:
-    """Replace the day in raw.* and scored.* in one transaction; return row counts."""
+    """Replace the day in raw.* and scored.* in one transaction; return row counts. `raw` and
+    `scored` are the extract's and the judge's partitions (lake folders, or tables in memory)."""
     ensure_schema(con)
-    quarantine = pa.concat_tables([raw["quarantine"], scored["quarantine"]])
-    scores = scored["scores"]
     counts = {
         "lines_in": load.lines_in,
-        "conversations_loaded": raw["conversations"].num_rows,
-        "messages_loaded": raw["messages"].num_rows,
-        "conversations_scored": scores.num_rows,
-        "conversations_quarantined": quarantine.num_rows,
-        "quarantined_at_extract": raw["quarantine"].num_rows,
-        "quarantined_at_judge": scored["quarantine"].num_rows,
+        "conversations_loaded": num_rows(raw, "conversations"),
+        "messages_loaded": num_rows(raw, "messages"),
+        "conversations_scored": num_rows(scored, "scores"),
+        "conversations_quarantined": num_rows(raw, "quarantine") + num_rows(scored, "quarantine"),
+        "quarantined_at_extract": num_rows(raw, "quarantine"),
+        "quarantined_at_judge": num_rows(scored, "quarantine"),
     }
     audit = pa.Table.from_pylist(
         [
@@ -92,11 +97,12 @@ def load_partition(
             "DELETE FROM scored.conversation_scores WHERE partition_date = ? AND judge_version = ?",
             [day, load.judge_version],
         )
-        _insert(con, "raw.conversations", raw["conversations"])
-        _insert(con, "raw.messages", raw["messages"])
-        _insert(con, "raw.quarantine", quarantine)
-        _insert(con, "raw.partition_loads", audit)
-        _insert(con, "scored.conversation_scores", scores)
+        _insert(con, "raw.conversations", scan(con, raw, "conversations"))
+        _insert(con, "raw.messages", scan(con, raw, "messages"))
+        _insert(con, "raw.quarantine", scan(con, raw, "quarantine"))
+        _insert(con, "raw.quarantine", scan(con, scored, "quarantine"))
+        _insert(con, "raw.partition_loads", con.from_arrow(audit))
+        _insert(con, "scored.conversation_scores", scan(con, scored, "scores"))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

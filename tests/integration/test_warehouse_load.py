@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -117,7 +118,7 @@ def test_a_failed_load_leaves_the_previous_state(tmp_path: Path, landing: Path) 
     extracted = extract_day(landing, DAY)
     broken = _scores(DAY, ["a"])
     broken["scores"] = broken["scores"].drop_columns(["score"])  # schema violation mid-load
-    with connect(db) as con, pytest.raises(KeyError):
+    with connect(db) as con, pytest.raises(duckdb.BinderException, match="score"):
         load_partition(
             con, PartitionLoad(DAY, 2, "offline", "v1", "r2"), extracted.tables(), broken
         )
