@@ -9,9 +9,11 @@ and DuckDB checks each chunk against the input contract in SQL (`orchestration/c
 the contract: the SQL accepts a line only where the pydantic model certainly would and would
 produce the same values). Every line the SQL does not accept goes through the pydantic parser,
 which either accepts it (the SQL is deliberately narrow, e.g. a timestamp that is not plain
-ISO-8601) or says precisely why not (file, line, conversation_id, field, reason). Accepted rows
-are staged in DuckDB (it spills to a temp folder past its memory limit), duplicates are
-resolved there, and the day comes out as Arrow tables.
+ISO-8601) or says precisely why not (file, line, conversation_id, field, reason). Each chunk's
+accepted messages go straight to Parquet in file order; conversations (small) are staged in
+DuckDB (it spills to a temp folder past its memory limit), duplicates are resolved there, and
+the day comes out as Parquet tables (or Arrow, for small days) with messages in the
+conversations' order.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from orchestration.contract import MAX_MESSAGE_CHARS, ContractError, Conversation, parse_record
 from orchestration.lake.partition import (
@@ -208,15 +211,19 @@ CREATE OR REPLACE TEMP MACRO cx_ts(s) AS
 CREATE OR REPLACE TEMP MACRO cx_ts_ok(s) AS s IS NULL OR cx_ts(s) IS NOT NULL;
 """
 
+#: One chunk's accepted messages (recreated per chunk: only a chunk is ever staged).
+_MSG_STAGE_DDL = """
+CREATE OR REPLACE TABLE msg_stage (
+    seq BIGINT, conversation_id VARCHAR, message_index INTEGER, role VARCHAR,
+    author_kind VARCHAR, author_id VARCHAR, sent_at TIMESTAMPTZ, text VARCHAR);
+"""
+
 _STAGE_DDL = """
 CREATE TABLE conv_stage (
     seq BIGINT, file_no INTEGER, off BIGINT, len BIGINT, conversation_id VARCHAR,
     channel VARCHAR, team VARCHAR, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ,
     message_count INTEGER, csat_score INTEGER, csat_sent_at TIMESTAMPTZ,
     csat_answered_at TIMESTAMPTZ, is_surveyed BOOLEAN, tags VARCHAR, source_line BIGINT);
-CREATE TABLE msg_stage (
-    seq BIGINT, message_index INTEGER, role VARCHAR, author_kind VARCHAR, author_id VARCHAR,
-    sent_at TIMESTAMPTZ, text VARCHAR);
 CREATE TABLE refused (
     seq BIGINT, file_no INTEGER, source_line BIGINT, conversation_id VARCHAR, field VARCHAR,
     reason VARCHAR, detail VARCHAR, raw_line VARCHAR);
@@ -333,8 +340,9 @@ INSERT INTO conv_stage SELECT
         list_transform(from_json(r.tags, '["JSON"]'), lambda x: x::VARCHAR), ', ') || ']' END,
     line_no
 FROM ok;
-INSERT INTO msg_stage SELECT seq, message_index, role, author_kind, author_id, sent_at, text
-FROM vm SEMI JOIN ok USING (seq);
+INSERT INTO msg_stage SELECT
+    seq, cx_str(ok.r.conversation_id), message_index, role, author_kind, author_id, sent_at, text
+FROM vm JOIN ok USING (seq);
 """
 
 
@@ -364,6 +372,7 @@ def _python_rows(
     messages = [
         {
             "seq": seq,
+            "conversation_id": c.conversation_id,
             "message_index": index,
             "role": m.role,
             "author_kind": m.author_kind,
@@ -471,26 +480,37 @@ def extract_day(
     tmp = Path(tempfile.mkdtemp(prefix="cx-extract-"))
     try:
         con = _staging(tmp)
-        counts = [0] * len(paths)
-        for chunk in _chunks(paths, chunk_bytes):
-            con.register("chunk", chunk)
-            con.execute(_VALIDATE.replace("{shape}", _SHAPE))
-            con.unregister("chunk")
-            for file_no, n in con.execute(
-                "SELECT file_no, count(*) FROM v GROUP BY file_no"
-            ).fetchall():
-                counts[file_no] += n
-            if sql:
-                con.execute(_MESSAGES.replace("{max_chars}", str(MAX_MESSAGE_CHARS)))
-                con.execute(_ACCEPT)
-                con.execute(_INSERT_OK)
-            _fallback(con, chunk, names, sql)
-        con.execute("DROP TABLE IF EXISTS v; DROP TABLE IF EXISTS vm; DROP TABLE IF EXISTS ok")
-        out.lines_per_file = dict(zip(names, counts, strict=True))
-        out.lines_in = sum(counts)
         writer = PartitionWriter(out_dir or tmp / "day", DAY_SCHEMAS)
         with writer:
-            _finish(con, day, paths, names, writer)
+            # Messages go to Parquet a chunk at a time (never staged for the whole day): in the
+            # conversations' order, every staged conversation's, superseded ones included; the
+            # rare day with duplicates is filtered at the end (`_finish`).
+            part = writer.folder / "messages.parquet.part"
+            counts = [0] * len(paths)
+            with pq.ParquetWriter(part, DAY_SCHEMAS["messages"], compression="zstd") as messages:
+                for chunk in _chunks(paths, chunk_bytes):
+                    con.execute(_MSG_STAGE_DDL)
+                    con.register("chunk", chunk)
+                    con.execute(_VALIDATE.replace("{shape}", _SHAPE))
+                    con.unregister("chunk")
+                    for file_no, n in con.execute(
+                        "SELECT file_no, count(*) FROM v GROUP BY file_no"
+                    ).fetchall():
+                        counts[file_no] += n
+                    if sql:
+                        con.execute(_MESSAGES.replace("{max_chars}", str(MAX_MESSAGE_CHARS)))
+                        con.execute(_ACCEPT)
+                        con.execute(_INSERT_OK)
+                    _fallback(con, chunk, names, sql)
+                    for batch in con.sql(_CHUNK_MESSAGES.format(day=day)).to_arrow_reader(
+                        ROW_GROUP_ROWS
+                    ):
+                        messages.write_batch(batch.cast(DAY_SCHEMAS["messages"]))
+            con.execute("DROP TABLE IF EXISTS v; DROP TABLE IF EXISTS vm; DROP TABLE IF EXISTS ok")
+            con.execute("DROP TABLE IF EXISTS msg_stage")
+            out.lines_per_file = dict(zip(names, counts, strict=True))
+            out.lines_in = sum(counts)
+            _finish(con, day, paths, names, writer, part)
             writer.append(
                 "files",
                 pa.table({"source_file": list(out.lines_per_file), "lines": counts}),
@@ -506,16 +526,25 @@ def extract_day(
     return out
 
 
+_CHUNK_MESSAGES = """
+SELECT DATE '{day}' AS partition_date, conversation_id, message_index, role, author_kind,
+       author_id, sent_at, text
+FROM msg_stage ORDER BY seq, message_index
+"""
+
+
 def _finish(
     con: duckdb.DuckDBPyConnection,
     day: date,
     paths: list[Path],
     names: list[str],
     writer: PartitionWriter,
+    messages_part: Path,
 ) -> None:
     """Resolve duplicates (the last occurrence in a day wins) and stream the day's tables to
     `writer`: messages in the conversations' order (conversation, then message_index), so a
-    reader can walk both files side by side."""
+    reader can walk both files side by side. `messages_part` holds every staged conversation's
+    messages in that order: with no duplicates it becomes the table as is (a rename)."""
     con.execute("CREATE TEMP TABLE files AS SELECT unnest(?) AS source_file, "
                 "unnest(range(?)) AS file_no", [names, len(names)])  # fmt: skip
     con.execute(
@@ -562,13 +591,20 @@ def _finish(
            FROM conv_stage c SEMI JOIN kept USING (seq) JOIN files f USING (file_no)
            ORDER BY seq""",
     )
-    stream(
-        "messages",
-        f"""SELECT DATE '{day}' AS partition_date, c.conversation_id, m.message_index, m.role,
-                  m.author_kind, m.author_id, m.sent_at, m.text
-           FROM msg_stage m JOIN conv_stage c USING (seq) SEMI JOIN kept USING (seq)
-           ORDER BY m.seq, m.message_index""",
-    )
+    if not dups:
+        writer.adopt("messages", messages_part)
+    else:
+        keep = con.sql(
+            """SELECT c.message_count, r.next_seq IS NULL AS keep
+               FROM conv_stage c JOIN ranked r USING (seq) ORDER BY c.seq"""
+        ).fetchnumpy()
+        mask = np.repeat(keep["keep"], keep["message_count"])
+        at = 0
+        with pq.ParquetFile(messages_part) as staged:
+            for batch in staged.iter_batches(batch_size=ROW_GROUP_ROWS):
+                writer.append("messages", batch.filter(pa.array(mask[at : at + batch.num_rows])))
+                at += batch.num_rows
+        messages_part.unlink()
     stream(
         "quarantine",
         f"""SELECT DATE '{day}' AS partition_date, 'extract' AS stage, f.source_file, source_line,

@@ -103,6 +103,7 @@ class PartitionWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.schemas = dict(schemas)
         self._writers: dict[str, pq.ParquetWriter] = {}
+        self._adopted: set[str] = set()
 
     def _writer(self, name: str) -> pq.ParquetWriter:
         if name not in self._writers:
@@ -124,9 +125,20 @@ class PartitionWriter:
             self.append(name, batch)
         self._writer(name)
 
+    def adopt(self, name: str, path: Path) -> None:
+        """Take a finished Parquet file as the table `name` (renamed into the folder, no copy);
+        its schema must be the table's."""
+        if name in self._writers or name in self._adopted:
+            raise ValueError(f"table {name!r} is already written")
+        if not pq.read_schema(path).equals(self.schemas[name]):
+            raise ValueError(f"{path} does not have the schema of table {name!r}")
+        Path(path).replace(self.folder / f"{name}.parquet")
+        self._adopted.add(name)
+
     def close(self) -> LakePartition:
         for name in self.schemas:
-            self._writer(name)
+            if name not in self._adopted:
+                self._writer(name)
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
