@@ -43,11 +43,21 @@ from __future__ import annotations
 
 import re
 import statistics
-from dataclasses import dataclass, field
+import string
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 
 from pydantic import ValidationError
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import (
+    BOOSTER_DICT,
+    N_SCALAR,
+    NEGATE,
+    SPECIAL_CASES,
+    SentimentIntensityAnalyzer,
+    SentiText,
+    allcap_differential,
+)
 
 from orchestration.contract.models import Conversation
 from orchestration.judge.base import BaseJudge, JudgeError
@@ -135,7 +145,7 @@ HANDOFF = _rx(
     r"give us a call|hotline|hand(?:ing)? (?:you )?over|connect you",
 )
 CUSTOMER_SOLVED = re.compile(
-    r"(?<!not )(?<!n't )(?<!never )(?<!\w)(?:(?:that |it |this )?worked|works now|working now"
+    r"(?<!\w)(?<!not )(?<!n't )(?<!never )(?:(?:that |it |this )?worked|works now|working now"
     r"|(?:is |it's |all )?solved|(?:it's|it is|that's|is|are|was|all|got it|got them) fixed"
     r"|fixed (?:it|now)|sorted|(?:is |it's |all )?resolved|that helps|that helped|helpful"
     r"|got it|that's what i needed|exactly what i (?:needed|wanted))(?!\w)"
@@ -143,7 +153,7 @@ CUSTOMER_SOLVED = re.compile(
 CUSTOMER_PRAISE = re.compile(
     # Praise of the help, not of a thing: "perfect!", "sounds great, thanks", not "a great movie",
     # "not great", "that would be great" (a request).
-    r"(?<!not )(?<!n't )(?<!no )(?<!be )(?<!\w)(?:perfect|great|awesome|excellent|wonderful"
+    r"(?<!\w)(?<!not )(?<!n't )(?<!no )(?<!be )(?:perfect|great|awesome|excellent|wonderful"
     r"|amazing|fantastic|brilliant|sounds (?:good|great|perfect)|works for me|love (?:it|that)"
     r"|you(?:'re| are) the best)(?=\s*(?:[.!,;:)]|$|thanks?\b|thank you|ty\b|thx\b))"
 )
@@ -226,12 +236,31 @@ COURTESY = re.compile(
 )
 COURTESY_HINTS = ("bye", "have a", "you too", "take care", "good ")
 URL_HINTS = ("@", "http", "www.")
+#: Whether any of the hints occurs (one scan instead of a substring test per hint).
+COURTESY_HINT = re.compile("|".join(map(re.escape, COURTESY_HINTS)))
+URL_HINT = re.compile("|".join(map(re.escape, URL_HINTS)))
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 NUMBER = re.compile(r"\d")
 TOKEN = re.compile(r"[a-z0-9']+")
-NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}")
+#: A capitalised word not at the start of a sentence. (The capital is matched before the checks
+#: on what precedes it, so the regex engine skips ahead to capitals instead of trying everywhere.)
+NAME = re.compile(r"[A-Z](?<=\b(?<!^)(?<![.!?]\s)[A-Z])[a-z]{2,}")
 MENTION_OR_URL = re.compile(r"@\w+|https?://\S+|www\.\S+")
 APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u2032": "'"})
+
+
+def _any_of(*patterns: re.Pattern[str]) -> re.Pattern[str]:
+    """One pattern that matches wherever one of `patterns` (each starting `(?<!\\w)`) does."""
+    lead = r"(?<!\w)"
+    assert all(p.pattern.startswith(lead) and not p.flags & ~re.UNICODE for p in patterns)
+    return re.compile(lead + "(?:" + "|".join(p.pattern.removeprefix(lead) for p in patterns) + ")")
+
+
+#: Cues that most agent messages hold none of: one scan for all of them at once tells which
+#: messages need the search for each one (`_Turn.cue`).
+AGENT_RARE_CUES = (AGENT_DEFER, AGENT_RESOLVED, AGENT_FAILED, HANDOFF, RUDE, EMPATHY)
+AGENT_ANY_RARE_CUE = _any_of(*AGENT_RARE_CUES)
+_AGENT_RARE_IDS = frozenset(map(id, AGENT_RARE_CUES))
 
 
 @dataclass(slots=True)
@@ -242,7 +271,14 @@ class _Turn:
     text: str
     low: str
     sent_at: datetime | None
-    tokens: frozenset[str] = field(default_factory=frozenset)
+    tokens: frozenset[str]
+    rare_cues: bool  # an agent message holding one of AGENT_RARE_CUES (always True for customers)
+
+    def cue(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
+        """`pattern.search(self.low)`; no search for a rare agent cue where none of them occurs."""
+        if not self.rare_cues and id(pattern) in _AGENT_RARE_IDS:
+            return None
+        return pattern.search(self.low)
 
 
 @dataclass(slots=True)
@@ -279,8 +315,146 @@ def _summary(text: str) -> str:
     return summary[:200] or "(empty message)"
 
 
+def _count(pattern: re.Pattern[str], turns: list[_Turn], most: int) -> int:
+    """How many of the turns the pattern finds something in, counting up to `most`."""
+    found = 0
+    for turn in turns:
+        if found >= most:
+            break
+        if turn.cue(pattern):
+            found += 1
+    return found
+
+
+def _distinct(pattern: re.Pattern[str], text: str, most: int) -> int:
+    """How many different texts the pattern matches (as `findall` finds them), up to `most`."""
+    seen: set[str] = set()
+    for match in pattern.finditer(text):
+        seen.add(match.group())
+        if len(seen) >= most:
+            break
+    return len(seen)
+
+
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+_NEGATE = frozenset(NEGATE)
+
+
+class _SentiWords(SentiText):
+    """`SentiText` of words already split (what VADER's scoring steps read of it)."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.words_and_emoticons = words
+        self.is_cap_diff = allcap_differential(words)
+
+
+class _Vader(SentimentIntensityAnalyzer):
+    """VADER without the given lexicon words, and `compound(text)`: exactly
+    `polarity_scores(text)["compound"]` in well under half the time.
+
+    The library's own steps do the scoring; only its waste is cut: the character-by-character
+    emoji pass (skipped when the text holds no emoji), a second look-up for words outside the
+    lexicon, lower-casing the whole sentence again for each lexicon word's negation and idiom
+    checks (here only the words those checks read), and scanning the negation list word by word.
+    A sentence without a lexicon word scores 0.0 (every word's valence is 0). A unit test compares
+    it with the library's `polarity_scores`.
+    """
+
+    def __init__(self, neutral_words: frozenset[str]) -> None:
+        super().__init__()
+        for word in neutral_words:
+            self.lexicon.pop(word, None)
+        # The emoji pass replaces single characters only.
+        self._emoji_chars = frozenset(key for key in self.emojis if len(key) == 1)
+
+    def compound(self, text: str) -> float:
+        if not text.isascii() and not self._emoji_chars.isdisjoint(text):
+            return self.polarity_scores(text)["compound"]
+        text = text.strip()
+        # SentiText's words: split, punctuation stripped unless that leaves 2 characters or fewer
+        punctuation = string.punctuation
+        words = [
+            word if len(stripped := word.strip(punctuation)) <= 2 else stripped
+            for word in text.split()
+        ]
+        lexicon = self.lexicon
+        lowered = [word.lower() for word in words]
+        if lexicon.keys().isdisjoint(lowered):
+            return 0.0
+        sentitext = _SentiWords(words)
+        last = len(words) - 1
+        sentiments: list[float] = []
+        for i, low in enumerate(lowered):
+            if (
+                low in BOOSTER_DICT
+                or (low == "kind" and i < last and lowered[i + 1] == "of")
+                or low not in lexicon
+            ):
+                sentiments.append(0)
+            else:
+                sentiments = self.sentiment_valence(0, sentitext, words[i], i, sentiments)
+        if "but" in lowered:
+            sentiments = self._but_check(words, sentiments)
+        return self.score_valence(sentiments, text)["compound"]
+
+    @staticmethod
+    def _negated(word: str) -> bool:
+        """The library's `negated([word])`."""
+        low = str(word).lower()
+        return low in _NEGATE or "n't" in low
+
+    @staticmethod
+    def _negation_check(valence: float, words: list[str], start_i: int, i: int) -> float:
+        def low(k: int) -> str:
+            return str(words[k]).lower()
+
+        negated = _Vader._negated
+        if start_i == 0:
+            return valence * N_SCALAR if negated(low(i - 1)) else valence
+        if start_i == 1:
+            if low(i - 2) == "never" and low(i - 1) in ("so", "this"):
+                return valence * 1.25
+            if low(i - 2) == "without" and low(i - 1) == "doubt":
+                return valence
+            return valence * N_SCALAR if negated(low(i - 2)) else valence
+        if start_i == 2:
+            if (low(i - 3) == "never" and low(i - 2) in ("so", "this")) or low(i - 1) in (
+                "so",
+                "this",
+            ):
+                return valence * 1.25
+            if low(i - 3) == "without" and "doubt" in (low(i - 2), low(i - 1)):
+                return valence
+            return valence * N_SCALAR if negated(low(i - 3)) else valence
+        return valence
+
+    @staticmethod
+    def _special_idioms_check(valence: float, words: list[str], i: int) -> float:
+        def low(k: int) -> str:
+            return str(words[k]).lower()
+
+        three, two, one, zero = low(i - 3), low(i - 2), low(i - 1), low(i)
+        onezero, twoone, threetwo = f"{one} {zero}", f"{two} {one}", f"{three} {two}"
+        twoonezero, threetwoone = f"{two} {one} {zero}", f"{three} {two} {one}"
+        for sequence in (onezero, twoonezero, twoone, threetwoone, threetwo):
+            if sequence in SPECIAL_CASES:
+                valence = SPECIAL_CASES[sequence]
+                break
+        if len(words) - 1 > i:
+            zeroone = f"{zero} {low(i + 1)}"
+            if zeroone in SPECIAL_CASES:
+                valence = SPECIAL_CASES[zeroone]
+        if len(words) - 1 > i + 1:
+            zeroonetwo = f"{zero} {low(i + 1)} {low(i + 2)}"
+            if zeroonetwo in SPECIAL_CASES:
+                valence = SPECIAL_CASES[zeroonetwo]
+        for n_gram in (threetwoone, threetwo, twoone):
+            if n_gram in BOOSTER_DICT:
+                valence = valence + BOOSTER_DICT[n_gram]
+        return valence
 
 
 class OfflineJudge(BaseJudge):
@@ -297,10 +471,8 @@ class OfflineJudge(BaseJudge):
     def __init__(self, taxonomy: Taxonomy | None = None) -> None:
         self.taxonomy = taxonomy if taxonomy is not None else Taxonomy.load()
         self.version = f"{OFFLINE_RULES_VERSION}+{RUBRIC_VERSION}+tax-{self.taxonomy.version}"
-        self._vader = SentimentIntensityAnalyzer()
         # In support chats these words are formulas of asking and politeness, not mood.
-        for word in NEUTRAL_WORDS:
-            self._vader.lexicon.pop(word, None)
+        self._vader = _Vader(NEUTRAL_WORDS)
 
     def __repr__(self) -> str:
         return f"OfflineJudge(version={self.version!r})"
@@ -323,10 +495,12 @@ class OfflineJudge(BaseJudge):
         agent = [t for t in turns if t.role == "agent"]
         issues = self._issues(turns)
         start, end, trajectory = self._sentiment(turns, customer)
-        tone = self._tone(agent)
-        knowledge = self._knowledge(agent)
+        # the agent's mean message length in words (the same over the joined text)
+        words = sum(len(t.text.split()) for t in agent) / len(agent) if agent else 0.0
+        tone = self._tone(agent, words)
+        knowledge = self._knowledge(agent, words)
         timeliness = self._timeliness(turns)
-        repeats = [self._repeats(turns, position) for position in range(len(turns))]
+        repeats = self._repeats(turns)
         loops = sum(repeats)
         needless, needless_at = self._needless_clarifications(turns)
         handoffs = self._broken_handoffs(turns, issues, needless_at, repeats)
@@ -374,17 +548,20 @@ class OfflineJudge(BaseJudge):
     def _turns(conversation: Conversation) -> list[_Turn]:
         turns: list[_Turn] = []
         for index, message in enumerate(conversation.messages):
-            if message.role not in ("customer", "agent") or not message.text.strip():
+            role, text = message.role, message.text
+            if role not in ("customer", "agent") or not text or text.isspace():
                 continue
-            low = message.text.translate(APOSTROPHES).lower()
+            # (the curly apostrophes are not ASCII: most messages need no translation)
+            low = (text if text.isascii() else text.translate(APOSTROPHES)).lower()
             # "have a great day" is no verdict on the help (substring test first: it is cheaper)
-            if message.role == "customer" and any(hint in low for hint in COURTESY_HINTS):
+            if role == "customer" and COURTESY_HINT.search(low):
                 low = COURTESY.sub(" ", low)
-            plain = MENTION_OR_URL.sub(" ", low) if any(h in low for h in URL_HINTS) else low
+            plain = MENTION_OR_URL.sub(" ", low) if URL_HINT.search(low) else low
             tokens = frozenset(TOKEN.findall(plain))
+            rare_cues = role == "customer" or AGENT_ANY_RARE_CUE.search(low) is not None
             turns.append(
-                _Turn(index, message.role, message.author_kind, message.text, low,
-                      _utc(message.sent_at), tokens)
+                _Turn(index, role, message.author_kind, text, low, _utc(message.sent_at), tokens,
+                      rare_cues)
             )  # fmt: skip
         return turns
 
@@ -432,9 +609,9 @@ class OfflineJudge(BaseJudge):
             if turn.role == "agent":
                 answered = True
                 proposal = "?" in turn.low and not CLOSING.search(turn.low)
-                defer = AGENT_DEFER.search(turn.low)
-                fixed = AGENT_RESOLVED.search(turn.low) or LINK.search(turn.low)
-                failed = AGENT_FAILED.search(turn.low)
+                defer = turn.cue(AGENT_DEFER)
+                fixed = turn.cue(AGENT_RESOLVED) or LINK.search(turn.low)
+                failed = turn.cue(AGENT_FAILED)
                 if defer and not (fixed and not failed):
                     issue.deferred = True
                     if issue.state != "resolved":
@@ -453,8 +630,10 @@ class OfflineJudge(BaseJudge):
             if solved:
                 issue.state, issue.evidence = "resolved", _snippet(turn, solved)
                 continue
-            praise = CUSTOMER_PRAISE.search(turn.low)
             unhappy = None if turn is next_opening else CUSTOMER_UNHAPPY.search(turn.low)
+            if not unhappy and issue.state not in ("done", "failed", "resolved"):
+                continue  # praise or thanks would change nothing
+            praise = CUSTOMER_PRAISE.search(turn.low)
             if unhappy and not praise:
                 issue.state, issue.evidence = "failed", _snippet(turn, unhappy)
                 continue
@@ -487,12 +666,12 @@ class OfflineJudge(BaseJudge):
     def _compound(self, text: str) -> float:
         """VADER compound; for several sentences, their mean (as VADER's authors advise)."""
         text = text[:VADER_MAX_CHARS]
-        if any(hint in text.lower() for hint in COURTESY_HINTS):
+        if COURTESY_HINT.search(text.lower()):
             text = COURTESY.sub(" ", text)
         sentences = [s for s in SENTENCE.split(text) if any(c.isalpha() for c in s)]
         if not sentences:
             return 0.0
-        scores = [self._vader.polarity_scores(s)["compound"] for s in sentences]
+        scores = [self._vader.compound(s) for s in sentences]
         weights = [NEGATIVITY_WEIGHT if score < 0 else 1.0 for score in scores]
         return float(sum(w * s for w, s in zip(weights, scores, strict=True)) / sum(weights))
 
@@ -520,35 +699,33 @@ class OfflineJudge(BaseJudge):
 
     # --- service -------------------------------------------------------------------------------
 
-    def _tone(self, agent: list[_Turn]) -> int:
+    def _tone(self, agent: list[_Turn], words: float) -> int:
         if not agent:
             return 1
-        polite = sum(1 for t in agent if POLITE.search(t.low))
-        empathy = any(EMPATHY.search(t.low) for t in agent)
-        rude = sum(1 for t in agent if RUDE.search(t.low))
-        words = sum(len(t.text.split()) for t in agent) / len(agent)
         # One VADER call over the agent's last replies (a mood, not a per-sentence reading).
         recent = " ".join(t.text for t in agent[-3:])[:AGENT_MOOD_CHARS]
-        mood = self._vader.polarity_scores(recent)["compound"]
-        warmth = (polite / len(agent) >= 0.5) + empathy + (mood >= 0.5)
+        mood = self._vader.compound(recent)
+        empathy = any(t.cue(EMPATHY) for t in agent)
+        warmth = empathy + (mood >= 0.5)
+        if warmth:  # (politeness alone cannot reach the first step, 2)
+            warmth += _count(POLITE, agent, most=(len(agent) + 1) // 2) * 2 >= len(agent)
         value = 3 + (warmth >= 2) + (warmth >= 3)
-        value -= 2 * min(rude, 2) + (words < 4) + (mood <= -0.3)
+        value -= 2 * _count(RUDE, agent, most=2) + (words < 4) + (mood <= -0.3)
         return max(1, min(5, round_half_up(value)))
 
     @staticmethod
-    def _knowledge(agent: list[_Turn]) -> int:
+    def _knowledge(agent: list[_Turn], words: float) -> int:
         if not agent:
             return 1
         text = " ".join(t.text for t in agent)
         low = " ".join(t.low for t in agent)
-        words = len(text.split()) / len(agent)
         value = 2.5
         value += 0.5 if NUMBER.search(text) else 0.0
         value += 1.0 if LINK.search(low) else 0.0
-        value += 0.5 if len(STEPS.findall(low)) >= 2 else 0.0
-        value += 0.5 if len(set(NAME.findall(text))) >= 2 else 0.0
+        value += 0.5 if len(list(islice(STEPS.finditer(low), 2))) >= 2 else 0.0
+        value += 0.5 if _distinct(NAME, text, most=2) >= 2 else 0.0
         value += 0.5 if words >= 12 else -0.5 if words < 5 else 0.0
-        value -= min(2.0, 1.0 * len(VAGUE.findall(low)))
+        value -= min(2.0, 1.0 * len(list(islice(VAGUE.finditer(low), 2))))
         value -= 0.5 if DEFLECT.search(low) else 0.0
         return max(1, min(5, round_half_up(value)))
 
@@ -573,25 +750,34 @@ class OfflineJudge(BaseJudge):
     # --- friction ------------------------------------------------------------------------------
 
     @staticmethod
-    def _repeats(turns: list[_Turn], position: int) -> bool:
-        """Whether the turn at `position` repeats an earlier message of the same speaker."""
-        turn = turns[position]
-        tokens = turn.tokens
-        if len(tokens) < LOOP_MIN_TOKENS:
-            return False
-        if turn.role == "agent":
-            if CLOSING.search(turn.low):
-                return False
-            threshold = AGENT_LOOP_JACCARD
-        else:
-            threshold = LOOP_JACCARD
-        for earlier in turns[:position]:
-            if earlier.role != turn.role or len(earlier.tokens) < LOOP_MIN_TOKENS:
+    def _repeats(turns: list[_Turn]) -> list[bool]:
+        """Per turn, whether it repeats an earlier message of the same speaker (closings aside)."""
+        repeats: list[bool] = []
+        # each speaker's earlier messages long enough to compare: tokens, count, threshold * count
+        earlier: dict[str, list[tuple[frozenset[str], int, float]]] = {"customer": [], "agent": []}
+        for turn in turns:
+            tokens = turn.tokens
+            size = len(tokens)
+            if size < LOOP_MIN_TOKENS:
+                repeats.append(False)
                 continue
-            shared = len(tokens & earlier.tokens)
-            if shared >= threshold * (len(tokens) + len(earlier.tokens) - shared):
-                return True
-        return False
+            threshold = AGENT_LOOP_JACCARD if turn.role == "agent" else LOOP_JACCARD
+            least = threshold * size
+            history = earlier[turn.role]
+            repeated = False
+            for other, other_size, other_least in history:
+                # Jaccard <= smaller size / larger size: skip pairs too different to pass
+                if other_size < least or size < other_least:
+                    continue
+                shared = len(tokens & other)
+                if shared >= threshold * (size + other_size - shared):
+                    repeated = True
+                    break
+            if repeated and turn.role == "agent" and CLOSING.search(turn.low):
+                repeated = False
+            repeats.append(repeated)
+            history.append((tokens, size, least))
+        return repeats
 
     @staticmethod
     def _needless_clarifications(turns: list[_Turn]) -> tuple[int, set[int]]:
@@ -619,7 +805,7 @@ class OfflineJudge(BaseJudge):
         last_resolved = bool(issues) and issues[-1].state == "resolved"
         counted_ai_handoff = False
         for position, turn in enumerate(turns):
-            if turn.role != "agent" or not HANDOFF.search(turn.low):
+            if turn.role != "agent" or not turn.cue(HANDOFF):
                 continue
             later = turns[position + 1 :]
             repeated = any(
@@ -628,8 +814,8 @@ class OfflineJudge(BaseJudge):
                 for k, t in enumerate(later)
             )
             progressed = any(
-                (t.role == "agent" and (AGENT_RESOLVED.search(t.low) or LINK.search(t.low))
-                 and not AGENT_DEFER.search(t.low))
+                (t.role == "agent" and (t.cue(AGENT_RESOLVED) or LINK.search(t.low))
+                 and not t.cue(AGENT_DEFER))
                 or (t.role == "customer" and CUSTOMER_SOLVED.search(t.low))
                 for t in later
             )  # fmt: skip
@@ -637,11 +823,12 @@ class OfflineJudge(BaseJudge):
                 broken += 1
                 counted_ai_handoff = counted_ai_handoff or turn.kind == "ai"
         # An AI -> human switch where the human asks again, or the customer has to repeat.
+        previous_kind = None  # of the agent's latest message so far
         for position, turn in enumerate(turns):
-            if turn.role != "agent" or turn.kind != "human":
+            if turn.role != "agent":
                 continue
-            before = [t for t in turns[:position] if t.role == "agent"]
-            if not before or before[-1].kind != "ai":
+            if turn.kind != "human" or previous_kind != "ai":
+                previous_kind = turn.kind
                 continue
             human_asks_again = any(
                 p in needless_at for p in range(position, len(turns)) if turns[p].kind == "human"

@@ -17,6 +17,7 @@ conversation already weighs at most 3.4; the cap keeps that promise if the weigh
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -36,6 +37,12 @@ UNRESOLVED_CAP = 3
 
 def round_half_up(value: float | Fraction) -> int:
     """2.5 -> 3, never banker's rounding: a rule people read must round the way they do."""
+    # The same sums as `value + Fraction(1, 2)`, without building a Fraction for the plain
+    # types (a float plus a Fraction is that float plus 0.5; an int plus one half floors back).
+    if type(value) is float:
+        return math.floor(value + 0.5)
+    if type(value) is int:
+        return value
     return math.floor(value + Fraction(1, 2))
 
 
@@ -43,10 +50,16 @@ def _clip(value: float | Fraction) -> int:
     return max(1, min(5, round_half_up(value)))
 
 
+def _clip_ratio(numerator: int, denominator: int) -> int:
+    """`_clip(Fraction(numerator, denominator))` in integers: floor(n / d + 1/2), d > 0."""
+    return max(1, min(5, (2 * numerator + denominator) // (2 * denominator)))
+
+
 def resolution_score(body: VerdictBody) -> int:
     resolved = sum(i.status == "resolved" for i in body.issues)
     partly = sum(i.status == "partly" for i in body.issues)
-    return _clip(1 + Fraction(4 * resolved + 2 * partly, len(body.issues)))
+    n = len(body.issues)
+    return _clip_ratio(n + 4 * resolved + 2 * partly, n)  # 1 + (4 resolved + 2 partly) / n
 
 
 def sentiment_score(body: VerdictBody) -> int:
@@ -58,7 +71,7 @@ def service_score(body: VerdictBody) -> int:
     parts = [body.tone_score, body.knowledge_score]
     if body.timeliness_score is not None:
         parts.append(body.timeliness_score)
-    return _clip(Fraction(sum(parts), len(parts)))
+    return _clip_ratio(sum(parts), len(parts))
 
 
 def efficiency_score(body: VerdictBody) -> int:
@@ -70,14 +83,20 @@ def overall_score(
     resolution: int, sentiment: int, service: int, efficiency: int, any_progress: bool
 ) -> int:
     """The one rule for the overall score, shared by every judge."""
+    score = _weighted_score(resolution, sentiment, service, efficiency)
+    return score if any_progress else min(score, UNRESOLVED_CAP)
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def _weighted_score(resolution: int, sentiment: int, service: int, efficiency: int) -> int:
+    """The rounded weighted sum (cached: sub-scores are 1-5, so there are 625 sums at most)."""
     weighted = (
         WEIGHTS["resolution"] * resolution
         + WEIGHTS["sentiment"] * sentiment
         + WEIGHTS["service"] * service
         + WEIGHTS["efficiency"] * efficiency
     )
-    score = _clip(weighted)
-    return score if any_progress else min(score, UNRESOLVED_CAP)
+    return _clip(weighted)
 
 
 def apply_rubric(body: VerdictBody) -> Verdict:
@@ -96,4 +115,6 @@ def apply_rubric(body: VerdictBody) -> Verdict:
         scores["efficiency_score"],
         any_progress,
     )
-    return Verdict(**body.model_dump(), **scores, score=score)
+    # The observations field by field (the issues stay models: no round trip through dicts).
+    observed = {name: getattr(body, name) for name in VerdictBody.model_fields}
+    return Verdict(**observed, **scores, score=score)

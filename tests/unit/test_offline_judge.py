@@ -234,6 +234,59 @@ def test_judge_error_carries_reason_and_raw_output() -> None:
     assert JudgeError("x").reason == "judge_error"
 
 
+# --- the fast paths give what the plain ones give -------------------------------------------
+
+VADER_CASES = (
+    "",
+    "   ",
+    "ok",
+    "The food here is good, but the service is horrible.",
+    "The service is NOT good at all!!!",
+    "I am not happy and this is not helpful",
+    "It isn't working and I never had such a bad experience",
+    "never so good; without doubt great; this is the shit; the bomb",
+    "It was kind of ok, sort of bad, and the least helpful reply",
+    "at least it works, very least useful, no good, no bad or nor awful",
+    "Yeah right, that's a kiss of death :( and a bad ass fix",
+    "VERY GOOD indeed, EXTREMELY bad, barely acceptable, hardly great",
+    "Thanks 😀 it works 👍 but then 😡😡",
+    "Why?? Why??? Still broken... nothing works?!",
+    "no no NO no",
+    "I can't believe how AMAZING this is but it's also SO frustrating",
+    "Please help, I'd like a refund, free parking and a nice day",
+)
+
+
+def test_fast_vader_equals_the_library() -> None:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from orchestration.judge.offline import NEUTRAL_WORDS, _Vader
+
+    library = SentimentIntensityAnalyzer()
+    for word in NEUTRAL_WORDS:
+        library.lexicon.pop(word, None)
+    fast = _Vader(NEUTRAL_WORDS)
+    scores = [fast.compound(text) for text in VADER_CASES]
+    assert scores == [library.polarity_scores(text)["compound"] for text in VADER_CASES]
+    assert len({score for score in scores if score}) > 8  # the cases do reach the rules
+
+
+def test_rare_agent_cues_are_searched_only_where_one_occurs() -> None:
+    from orchestration.judge.offline import AGENT_RARE_CUES, POLITE, OfflineJudge
+
+    texts = [text for _, text in RESOLVED + ANGRY] + [
+        "I'm afraid this is not my problem, whatever.",
+        "Let me transfer you to another team, sorry for the inconvenience.",
+        "Hello! Happy to help.",
+    ]
+    turns = OfflineJudge._turns(_conv("cues", *RESOLVED, *(("human", text) for text in texts)))
+    assert any(not turn.rare_cues for turn in turns)
+    for turn in turns:
+        for pattern in (*AGENT_RARE_CUES, POLITE):
+            found, plain = turn.cue(pattern), pattern.search(turn.low)
+            assert (found and found.span()) == (plain and plain.span())
+
+
 # --- taxonomy --------------------------------------------------------------------------------
 
 PETS = """
