@@ -101,13 +101,17 @@ def _load(work: Path, day: date) -> int:
     return counts["conversations_loaded"]
 
 
-def _dbt(work: Path, day: date, project: Path, max_day: date | None = None) -> int:
+def _dbt(
+    work: Path, day: date, project: Path, max_day: date | None = None, full_refresh: bool = False
+) -> int:
     variables = {"min_date": day.isoformat(), "max_date": (max_day or day).isoformat()}
     command = [
         str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(project),
         "--profiles-dir", str(project), "--target-path", str(work / "dbt-target"),
         "--vars", json.dumps(variables), "--quiet",
     ]  # fmt: skip
+    if full_refresh:
+        command.append("--full-refresh")
     env = {
         **os.environ,
         "CX_WAREHOUSE_PATH": str(work / "warehouse.duckdb"),
@@ -171,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-day", type=date.fromisoformat, default=None)
     parser.add_argument("--dbt-project-dir", type=Path, default=None)
     parser.add_argument("--judge-processes", type=int, default=1)
+    parser.add_argument("--full-refresh", action="store_true", help="dbt: rebuild incrementals")
     args = parser.parse_args(argv)
     os.environ["CX_JUDGE_PROCESSES"] = str(args.judge_processes)  # the Dagster stage's judge
     for module in _IMPORTS[args.stage]:  # imports are start-up, not the stage's work
@@ -180,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         from orchestration.settings import REPO_ROOT
 
         project = args.dbt_project_dir or REPO_ROOT / "dbt_project"
-        rows = _dbt(args.work, args.day, project, args.max_day)
+        rows = _dbt(args.work, args.day, project, args.max_day, args.full_refresh)
     elif args.stage == "judge":
         rows = _judge(args.work, args.day, args.judge_processes)
     else:

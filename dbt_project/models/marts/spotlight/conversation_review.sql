@@ -5,28 +5,51 @@
     customer's first message and the last agent message on their own (the spotlight's excerpts
     come from these, so the transcripts are aggregated once per build).
 
-    Rebuilt as a table from fct_conversation_scores on every run (cheap at this scale); the
-    transcript comes from raw messages through int_conversation_transcripts, and the issue list
-    from the judge's verdict that counts (int_conversation_scores_current_judge).
+    The transcript comes from raw messages through int_conversation_transcripts, and the issue
+    list from the judge's verdict that counts (int_conversation_scores_current_judge).
+
+    Incremental by landing day, like fct_conversation_scores: a run for a window (the vars
+    min_date/max_date) aggregates only that window's messages and replaces exactly those days,
+    instead of re-aggregating every transcript ever loaded (the largest rebuild of the project,
+    every message of every day). The first build and --full-refresh build every day.
 -#}
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='conversation_date',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_partition_window('conversation_date') }}",
+    )
+}}
 
 with
 
 conversation_scores as (
 
     select * from {{ ref('fct_conversation_scores') }}
+    {% if is_incremental() %}
+        where {{ partition_window('conversation_date') }}
+    {% endif %}
 
 ),
 
 transcripts as (
 
     select * from {{ ref('int_conversation_transcripts') }}
+    {% if is_incremental() %}
+        where {{ partition_window('partition_date') }}
+    {% endif %}
 
 ),
 
 current_judge_scores as (
 
     select * from {{ ref('int_conversation_scores_current_judge') }}
+    {% if is_incremental() %}
+        where {{ partition_window('partition_date') }}
+    {% endif %}
 
 ),
 
