@@ -18,8 +18,7 @@ from orchestration.judge.offline import OfflineJudge
 from orchestration.judge.trained import NoLabelledDataError, TrainedJudge, load_trained_judge
 from orchestration.judge.trained.artifact import ARTIFACT_NAME, CARD_NAME
 from orchestration.judge.trained.data import load_labelled
-from orchestration.judge.trained.features import CUE_NAMES, observe_many
-from orchestration.judge.trained.model import NEUTRAL_TURN, TURN_NAMES, _summarise
+from orchestration.judge.trained.features import observe_many
 from orchestration.judge.trained.train import evaluate, train
 
 HAPPY = [
@@ -250,46 +249,3 @@ def test_the_resource_uses_the_trained_judge_or_falls_back_with_a_warning(
         judge = JudgeResource().build()
     assert type(judge) is OfflineJudge
     assert any("rule-based offline judge" in r.getMessage() for r in caplog.records)
-
-
-def test_turn_cues_summarise_each_conversation_by_hand() -> None:
-    values = np.array([3.0, 4.0, 2.0, 5.0, 3.5])
-    out = _summarise(values, np.array([1, 0, 4]))
-    np.testing.assert_allclose(out[0], [3.0, 3.0, 3.0, 3.0, 3.0, 0.0])
-    np.testing.assert_allclose(out[1], [NEUTRAL_TURN] * len(TURN_NAMES))  # no message
-    satisfied = 3 / 4  # 4, 5 and 3.5 are above TURN_HIGH
-    np.testing.assert_allclose(out[2], [3.5, 5.0, 2.0, 14.5 / 4, 10.5 / 3, satisfied])
-
-
-def test_rated_customer_messages_train_a_turn_model_and_family_experts(
-    data_dir: Path, tmp_path: Path
-) -> None:
-    records = [json.loads(r) for r in (data_dir / "uss.jsonl").read_text().splitlines()]
-    rated = []
-    for copy in range(3):
-        for record in records:
-            score = record["human_score"]
-            rated.append(
-                {**record, "conversation_id": f"{record['conversation_id']}-{copy}",
-                 "turn_scores": [{"message_index": 0, "scores": [3, 3, 3]},
-                                 {"message_index": 2, "scores": [score, score, 3]}]}
-            )  # fmt: skip
-    folder = tmp_path / "rated"
-    _write(folder, "uss.jsonl", rated)
-    helpdesk = (data_dir / "stc3_dch1_en.dev.jsonl").read_text().splitlines()
-    _write(folder, "stc3_dch1_en.dev.jsonl", [json.loads(r) for r in helpdesk])
-    first = train(folder, tmp_path / "a", seed=3, report=False)
-    second = train(folder, tmp_path / "b", seed=3, report=False)
-    assert first.card["model_sha256"] == second.card["model_sha256"]
-    assert first.card["turn_model"] is True
-    assert first.card["experts"] == ["*", "stc3", "uss"]
-    assert first.card["set_experts"] == {"stc3_dev": "stc3", "uss_SGD": "uss"}  # MWOZ: no 4-5
-    model = first.model
-    assert model.turn_model is not None
-    items = observe_many(OfflineJudge(), [NEW_HAPPY, NEW_UNHAPPY])
-    happy, unhappy = model.turn_estimates(items)  # type: ignore[arg-type]
-    assert happy[TURN_NAMES.index("turn_last")] > unhappy[TURN_NAMES.index("turn_last")]
-    # The helpdesk expert has no rated messages of its own: it gives the turn cues no weight.
-    turn_columns = slice(len(CUE_NAMES), len(CUE_NAMES) + len(TURN_NAMES))
-    assert not model.classifiers["stc3"].coef_[0, turn_columns].any()
-    assert model.classifiers["uss"].coef_[0, turn_columns].any()

@@ -3,9 +3,8 @@
 Each record is mapped onto the input contract the way the demo replay maps it (the agent's
 `author_kind` is `ai` for USS SGD's simulated system, `human` otherwise) without inventing message
 times: the model never sees timeliness, which the demo synthesises. Labels kept per record:
-`human_score` (1-5, the set's consensus), `human_score_mean` (the raters' mean), for the
-helpdesk set the raters' median A (task accomplished) and E (efficiency), on 1-5, and for USS the
-raters' mean satisfaction after each rated customer message (`turn_scores`, by message index).
+`human_score` (1-5, the set's consensus), `human_score_mean` (the raters' mean) and, for the
+helpdesk set, the raters' median A (task accomplished) and E (efficiency), on 1-5.
 """
 
 from __future__ import annotations
@@ -50,8 +49,6 @@ class LabelledExample:
     positive_share: float  # share of raters who gave 4 or 5 (the label itself when no raters)
     resolution: float | None  # helpdesk A median on 1-5, else None
     efficiency: float | None  # helpdesk E median on 1-5, else None
-    #: USS: message index of a rated customer message -> the raters' mean satisfaction there.
-    turn_scores: Mapping[int, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +95,6 @@ def _quality(raw: Mapping[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _turn_scores(raw: Mapping[str, Any], messages: int) -> dict[int, float] | None:
-    out: dict[int, float] = {}
-    for turn in raw.get("turn_scores") or []:
-        index, scores = turn.get("message_index"), turn.get("scores")
-        if type(index) is int and 0 <= index < messages and scores:
-            out[index] = float(sum(scores) / len(scores))
-    return out or None
-
-
 def to_labelled(source: str, raws: Iterable[Mapping[str, Any]]) -> list[LabelledExample]:
     """Public records of one replay source -> labelled examples (unlabelled ones are skipped).
 
@@ -150,7 +138,6 @@ def to_labelled(source: str, raws: Iterable[Mapping[str, Any]]) -> list[Labelled
                 ),
                 resolution=_quality(raw, "A"),
                 efficiency=_quality(raw, "E"),
-                turn_scores=_turn_scores(raw, len(conversation.messages)),
             )
         )
     return out

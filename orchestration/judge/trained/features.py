@@ -4,10 +4,10 @@ cues, and the words themselves.
 `observe_many` runs the rule judge's observation step (`OfflineJudge.observe`: issues and their
 outcome, VADER sentiment, tone, knowledge, loops, clarifications, hand-offs) once per
 conversation; the same observations later become the verdict's sub-scores and rationale, so
-nothing is computed twice. `cue_matrix` turns them into named numbers (`CUE_NAMES`); the
-customer's texts, lower-cased once, feed the word n-gram features (everything the customer
-wrote, the last customer message) and the turn model (each customer message on its own).
-Message times are never used (the demo synthesises them, the labelled sets have none).
+nothing is computed twice. `cue_matrix` turns them into named numbers (`CUE_NAMES`), and
+`text_fields` gives the three texts the word n-gram features are built from: everything the
+customer wrote, the customer's last message, and everything the agent wrote. Message times are
+never used (the demo synthesises them, the labelled sets have none).
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from orchestration.judge.rubric import (
 )
 from orchestration.judge.verdict import VerdictBody
 
-__all__ = ["CUE_NAMES", "Observed", "cue_matrix", "observe_many"]
+__all__ = ["CUE_NAMES", "TEXT_FIELDS", "Observed", "cue_matrix", "observe_many", "text_fields"]
+
+TEXT_FIELDS = ("customer", "last_customer", "agent")
 
 #: The numeric cues, in column order. Each is named so a rationale can say which one drove the
 #: score (see `CUE_LABELS` in `judge.py`).
@@ -79,11 +81,8 @@ class Observed:
 
     body: VerdictBody
     customer: str
-    #: Each customer message (lower-cased, as `customer` joins them) and its message index.
-    customer_turns: tuple[str, ...]
-    customer_indices: tuple[int, ...]
     last_customer: str
-    agent_words: int
+    agent: str
     first_customer: str
     turns: int
     agent_turns: int
@@ -93,32 +92,24 @@ class Observed:
 def _observe(rule: OfflineJudge, conversation: Conversation) -> Observed:
     body = rule.observe(conversation)
     customer: list[str] = []
-    indices: list[int] = []
-    agent_words = 0
-    agent_turns = 0
+    agent: list[str] = []
     turns = 0
     last_role = ""
-    for index, message in enumerate(conversation.messages):
+    for message in conversation.messages:
         if message.role == "system" or not message.text.strip():
             continue
         turns += 1
         last_role = message.role
-        if message.role == "customer":
-            customer.append(message.text.translate(APOSTROPHES).lower())
-            indices.append(index)
-        else:
-            agent_words += len(message.text.split())
-            agent_turns += 1
+        low = message.text.translate(APOSTROPHES).lower()
+        (customer if message.role == "customer" else agent).append(low)
     return Observed(
         body=body,
         customer=" ".join(customer),
-        customer_turns=tuple(customer),
-        customer_indices=tuple(indices),
         last_customer=customer[-1] if customer else "",
-        agent_words=agent_words,
+        agent=" ".join(agent),
         first_customer=customer[0] if customer else "",
         turns=turns,
-        agent_turns=agent_turns,
+        agent_turns=len(agent),
         ends_with_customer=last_role == "customer",
     )
 
@@ -142,7 +133,7 @@ def _cues(item: Observed) -> list[float]:
     n = len(statuses)
     last = item.last_customer
     words_customer = len(item.customer.split())
-    words_agent = item.agent_words
+    words_agent = len(item.agent.split())
     return [
         body.sentiment_start,
         body.sentiment_end,
@@ -181,3 +172,12 @@ def cue_matrix(items: Sequence[Observed]) -> np.ndarray:
     """One row of `CUE_NAMES` per observed conversation (float64)."""
     rows = [_cues(item) for item in items]
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(CUE_NAMES))
+
+
+def text_fields(items: Sequence[Observed]) -> dict[str, list[str]]:
+    """The three texts per conversation the n-gram features are built from."""
+    return {
+        "customer": [i.customer for i in items],
+        "last_customer": [i.last_customer for i in items],
+        "agent": [i.agent for i in items],
+    }

@@ -2,9 +2,8 @@
 
     sub-scores  the rubric's, from the rule judge's observations (issues, sentiment, tone and
                 knowledge, loops, clarifications, hand-offs): explainable, unchanged.
-    score       the trained model's (`model.TrainedModel`): P(rated 4-5) of the expert for the
-                training set the conversation resembles against that set's threshold decides
-                4-5 or not, the expected rater mean picks the number within that side.
+    score       the trained model's (`model.TrainedModel`): P(rated 4-5) against its threshold
+                decides 4-5 or not, the expected rater mean picks the number within that side.
     rationale   starts with the model's call: its score, P(4-5) and threshold, what the rubric
                 rule alone would have said, the model's helpdesk-trained sub-score estimates when
                 it has them, and the three features that pushed P(4-5) most; then the rule
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import joblib
 from pydantic import ValidationError
+from scipy import sparse
 
 from orchestration.contract.models import Conversation
 from orchestration.judge.base import BaseJudge, JudgeError
@@ -56,14 +56,8 @@ CUE_LABELS = {
     "sentiment_start": "customer's opening sentiment",
     "resolved_share": "share of issues resolved",
     "unresolved_share": "share of issues unresolved",
-    "turn_last": "estimated satisfaction after the last customer message",
-    "turn_max": "highest estimated satisfaction over the customer messages",
-    "turn_min": "lowest estimated satisfaction over the customer messages",
-    "turn_mean": "mean estimated satisfaction over the customer messages",
-    "turn_last3": "estimated satisfaction over the last three customer messages",
-    "turn_share_satisfied": "share of customer messages estimated satisfied",
 }
-TEXT_LABELS = {"customer": "customer", "last_customer": "last customer msg"}
+TEXT_LABELS = {"customer": "customer", "last_customer": "last customer msg", "agent": "agent"}
 BATCH = 512
 _LOCK = threading.Lock()
 
@@ -113,10 +107,9 @@ class TrainedJudge(BaseJudge):
         items: list[Observed] = [observed[i] for i in ok]  # type: ignore[misc]
         x = self._model.features(items)
         prediction = self._model.predict_features(x)
-        drivers = self._model.explain(x, prediction.expert)
         for row, index in enumerate(ok):
             try:
-                results[index] = self._verdict(items[row], drivers[row], prediction, row)
+                results[index] = self._verdict(items[row], x, prediction, row)
             except ValidationError as error:
                 results[index] = JudgeError(
                     f"trained judge produced an invalid verdict for "
@@ -127,11 +120,7 @@ class TrainedJudge(BaseJudge):
         return results
 
     def _verdict(
-        self,
-        item: Observed,
-        contributions: list[tuple[str, float]],
-        prediction: Prediction,
-        row: int,
+        self, item: Observed, x: sparse.csr_matrix, prediction: Prediction, row: int
     ) -> Verdict:
         body = item.body
         subscores = {
@@ -149,7 +138,8 @@ class TrainedJudge(BaseJudge):
         )
         score = int(prediction.score[row])
         drivers = ", ".join(
-            f"{'+' if weight > 0 else '-'}{_feature_label(name)}" for name, weight in contributions
+            f"{'+' if weight > 0 else '-'}{_feature_label(name)}"
+            for name, weight in self._model.explain(x, row)
         )
         estimates = ", ".join(
             f"{name} {values[row]:.1f}" for name, values in prediction.subscores.items()
@@ -157,11 +147,7 @@ class TrainedJudge(BaseJudge):
         head = (
             f"Model score {score} (P(4-5) {prediction.probability[row]:.2f} vs threshold "
             f"{prediction.threshold[row]:.2f}"
-            + (
-                f" of {prediction.nearest_set[row]}"
-                if prediction.nearest_set[row]
-                else " of all sets: unlike any training set"
-            )
+            + (f" of {prediction.nearest_set[row]}" if prediction.nearest_set[row] else "")
             + f"; rubric rule alone {rubric}"
             + (f"; model sub-scores {estimates}" if estimates else "")
             + f"). Drivers: {drivers or 'none'}. "

@@ -91,7 +91,6 @@ def _targets(examples: Sequence[LabelledExample]) -> Targets:
         mean=np.array([e.score_mean for e in examples], dtype=np.float64),
         subscores=subscores,
         sets=np.array([e.set_name for e in examples]),
-        turns=[e.turn_scores for e in examples],
     )
 
 
@@ -198,7 +197,6 @@ def _subset(targets: Targets, index: np.ndarray) -> Targets:
         mean=targets.mean[index],
         subscores={name: values[index] for name, values in targets.subscores.items()},
         sets=None if targets.sets is None else targets.sets[index],
-        turns=None if targets.turns is None else [targets.turns[i] for i in index],
     )
 
 
@@ -305,7 +303,7 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, report: bool = True) -> 
 
     evaluation = evaluate(data, observed, seed) if report else None
     model = fit_model(observed, _targets(data.examples), seed=seed)
-    for vectorizer in [model.words.counter, *model.vectorizers.values()]:
+    for vectorizer in model.vectorizers.values():
         vectorizer.stop_words_ = None  # the cut terms: not needed to score, and texts of the sets
     buffer = _dumps(model)
     digest = model_digest(model)
@@ -331,9 +329,6 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, report: bool = True) -> 
                 strict=True,
             )
         },
-        "set_experts": dict(zip(model.set_names, model.set_experts, strict=True)),
-        "experts": sorted(model.classifiers),
-        "turn_model": model.turn_model is not None,
         "subscore_models": sorted(model.subscore_models),
         "data_dir": str(data_dir),
         "train_seconds": round(time.perf_counter() - started, 2),
@@ -356,18 +351,11 @@ def model_digest(model: TrainedModel) -> str:
 
     add(model.scaler.mean_)
     add(model.scaler.scale_)
-    add(model.words.tfidf.idf_)
     for name in sorted(model.vectorizers):
         add(model.vectorizers[name].idf_)
-    sha.update("\n".join(model.feature_names).encode())  # vocabularies included
-    if model.turn_model is not None:
-        add(model.turn_model.tfidf.idf_)
-        add(model.turn_model.ridge.coef_)
-        add(model.turn_model.ridge.intercept_)
-    for name in sorted(model.classifiers):
-        sha.update(name.encode())
-        add(model.classifiers[name].coef_)
-        add(model.classifiers[name].intercept_)
+    sha.update("\n".join(model.feature_names).encode())
+    add(model.classifier.coef_)
+    add(model.classifier.intercept_)
     add(model.regressor.coef_)
     add(model.regressor.intercept_)
     for name in sorted(model.subscore_models):
@@ -375,10 +363,10 @@ def model_digest(model: TrainedModel) -> str:
         add(model.subscore_models[name].coef_)
         add(model.subscore_models[name].intercept_)
     add(model.threshold)
-    sha.update("\n".join(model.set_names + model.set_experts).encode())
-    for values in (model.set_thresholds, model.set_centroids, model.set_floors):
-        if values is not None:
-            add(values)
+    sha.update("\n".join(model.set_names).encode())
+    if model.set_thresholds is not None and model.set_centroids is not None:
+        add(model.set_thresholds)
+        add(model.set_centroids)
     return sha.hexdigest()
 
 
