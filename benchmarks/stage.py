@@ -87,15 +87,15 @@ def _judge(work: Path, day: date, processes: int = 1) -> int:
 def _load(work: Path, day: date) -> int:
     import pyarrow.compute as pc
 
-    from orchestration.judge.offline import OfflineJudge
     from orchestration.lake.io_manager import read_tables
-    from orchestration.warehouse.load import PartitionLoad, connect, load_partition
+    from orchestration.warehouse.load import PartitionLoad, connect, judge_of, load_partition
 
     raw = read_tables(_lake(work, "raw_conversations", day))
     scored = read_tables(_lake(work, "conversation_scores", day))
-    judge = OfflineJudge()
+    # the version of the judge that scored the rows: the marts read that version's scores
+    kind, version = judge_of(scored) or ("offline", "none")
     lines_in = int(pc.sum(raw["files"].column("lines")).as_py() or 0)
-    load = PartitionLoad(day, lines_in, judge.kind, judge.version, "benchmark")
+    load = PartitionLoad(day, lines_in, kind, version, "benchmark")
     with connect(work / "warehouse.duckdb") as con:
         counts = load_partition(con, load, raw, scored)
     return counts["conversations_loaded"]

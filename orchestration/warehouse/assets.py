@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from orchestration.lake.partition import LakePartition
 from orchestration.partitions import daily_partitions
 from orchestration.resources import JudgeResource
-from orchestration.warehouse.load import PartitionLoad, load_partition
+from orchestration.warehouse.load import PartitionLoad, judge_of, load_partition
 
 __all__ = ["warehouse_partition"]
 
@@ -34,13 +34,11 @@ def warehouse_partition(
     warn on the quarantine rate, the judge failure rate, a shift of the score distribution and
     the great-expectations suite over the scored rows."""
     day = daily_partitions.time_window_for_partition_key(context.partition_key).start.date()
-    if conversation_scores.num_rows("scores"):
-        first = next(conversation_scores.batches("scores", ["judge_kind", "judge_version"], 1))
-        judge_kind = first.column("judge_kind")[0].as_py()
-        judge_version = first.column("judge_version")[0].as_py()
-    else:  # nothing scored today (all quarantined, or no lines): record the judge that ran
+    ran = judge_of(conversation_scores)
+    if ran is None:  # nothing scored today (all quarantined, or no lines): the judge that ran
         built = judge.build()
-        judge_kind, judge_version = built.kind, built.version
+        ran = built.kind, built.version
+    judge_kind, judge_version = ran
     lines_in = int(pc.sum(raw_conversations.read("files").column("lines")).as_py() or 0)
     load = PartitionLoad(day, lines_in, judge_kind, judge_version, context.run_id)
     Path(warehouse.database).parent.mkdir(parents=True, exist_ok=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from orchestration.lake.partition import Tables, num_rows, scan
+from orchestration.lake.partition import Tables, batches, num_rows, scan
 from orchestration.warehouse.schema import DDL, TABLES
 
-__all__ = ["PartitionLoad", "connect", "ensure_schema", "load_partition"]
+__all__ = ["PartitionLoad", "connect", "ensure_schema", "judge_of", "load_partition"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,14 @@ class PartitionLoad:
     judge_kind: str
     judge_version: str
     run_id: str
+
+
+def judge_of(scored: Tables) -> tuple[str, str] | None:
+    """(judge_kind, judge_version) of a scored partition's rows; None when it has none."""
+    for batch in batches(scored, "scores", ["judge_kind", "judge_version"], 1):
+        if batch.num_rows:
+            return batch.column(0)[0].as_py(), batch.column(1)[0].as_py()
+    return None
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
