@@ -1,9 +1,10 @@
 {#-
     Each conversation's transcript, from raw messages: every message in order with a role label,
     plus the first customer message and the last agent message on their own (the excerpt the
-    spotlight marts show). Portable SQL: window functions, aggregates over case expressions and
-    dbt.listagg (string_agg / listagg with an order by, per adapter; the line feed delimiter
-    from newline_literal()).
+    spotlight marts show). Portable SQL: one unordered window per conversation (the index of its
+    first customer and last agent message), aggregates over case expressions, and
+    ordered_lines() for the transcript (dbt.listagg per adapter; a spillable list sort on
+    DuckDB, where an ordered string_agg of a 1M-conversation day does not fit in 2 GB).
 -#}
 
 with
@@ -21,25 +22,19 @@ messages_ranked as (
         conversation_id,
         message_index,
         message_text,
+        is_customer_message,
+        is_agent_message,
         case
             when is_ai_message then 'agent (ai)'
             when is_human_message then 'agent (human)'
             else role
         end as speaker_label,
-        case
-            when is_customer_message
-                then row_number() over (
-                    partition by partition_date, conversation_id, is_customer_message
-                    order by message_index asc
-                )
-        end as customer_message_number,
-        case
-            when is_agent_message
-                then row_number() over (
-                    partition by partition_date, conversation_id, is_agent_message
-                    order by message_index desc
-                )
-        end as agent_message_number_from_last
+        min(
+            case when is_customer_message then message_index end
+        ) over (partition by partition_date, conversation_id) as first_customer_message_index,
+        max(
+            case when is_agent_message then message_index end
+        ) over (partition by partition_date, conversation_id) as last_agent_message_index
 
     from messages
 
@@ -53,18 +48,26 @@ transcripts as (
 
         count(*) as transcript_message_count,
         max(
-            case when customer_message_number = 1 then message_text end
+            case
+                when is_customer_message and message_index = first_customer_message_index
+                    then message_text
+            end
         ) as first_customer_message,
         max(
-            case when agent_message_number_from_last = 1 then message_text end
+            case
+                when is_agent_message and message_index = last_agent_message_index
+                    then message_text
+            end
         ) as last_agent_message,
         max(
-            case when agent_message_number_from_last = 1 then speaker_label end
+            case
+                when is_agent_message and message_index = last_agent_message_index
+                    then speaker_label
+            end
         ) as last_agent_speaker,
-        {{ dbt.listagg(
-            measure=dbt.concat(['speaker_label', "': '", "coalesce(message_text, '')"]),
-            delimiter_text=newline_literal(),
-            order_by_clause='order by message_index',
+        {{ ordered_lines(
+            line=dbt.concat(['speaker_label', "': '", "coalesce(message_text, '')"]),
+            order_by='message_index',
         ) }} as transcript
 
     from messages_ranked
