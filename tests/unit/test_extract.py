@@ -3,6 +3,9 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pytest
+
+from orchestration.extract import landing
 from orchestration.extract.landing import extract_day
 from tests.conftest import WriteDay, conversation
 
@@ -167,3 +170,25 @@ def test_small_chunks_keep_lines_and_offsets(write_day: WriteDay) -> None:
     (dup,) = small["quarantine"].to_pylist()
     assert (dup["source_line"], dup["reason"]) == (4, "duplicate_conversation_id")
     assert json.loads(dup["raw_line"])["conversation_id"] == "c3"
+
+
+def test_crlf_lines_a_last_line_without_feed_and_many_batches(
+    write_day: WriteDay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(landing, "BATCH_LINES", 7)  # every chunk scanned as several batches
+    lines = [json.dumps(conversation(f"c{i}", ("customer", f"hi {i}"))) for i in range(40)]
+    lines[9] = "{not json"
+    lines[30] = json.dumps(conversation("c3", ("customer", "the last c3 wins")))
+    root = write_day(DAY, {})
+    (root / DAY.isoformat() / "a.jsonl").write_bytes("\r\n".join(lines).encode())
+    fast = extract_day(root, DAY, chunk_bytes=300).tables()
+    reference = extract_day(root, DAY, sql=False).tables()
+    for name in ("conversations", "messages", "quarantine", "files"):
+        assert fast[name].equals(reference[name]), name
+    assert fast["files"].column("lines").to_pylist() == [40]
+    kept = fast["conversations"].column("conversation_id").to_pylist()
+    assert kept[-1] == "c39" and len(kept) == 38
+    dup, bad = fast["quarantine"].to_pylist()  # in line order
+    assert (bad["source_line"], bad["reason"], bad["raw_line"]) == (10, "invalid_json", "{not json")
+    assert (dup["source_line"], dup["reason"]) == (4, "duplicate_conversation_id")
+    assert dup["raw_line"] == lines[3]
