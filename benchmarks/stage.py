@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,11 @@ def _dbt(
     work: Path, day: date, project: Path, max_day: date | None = None, full_refresh: bool = False
 ) -> int:
     variables = {"min_date": day.isoformat(), "max_date": (max_day or day).isoformat()}
+    # As dagster-dbt does: start from the project's partial parse, when there is one.
+    parsed = project / "target" / "partial_parse.msgpack"
+    if parsed.exists() and not (work / "dbt-target" / parsed.name).exists():
+        (work / "dbt-target").mkdir(parents=True, exist_ok=True)
+        shutil.copy(parsed, work / "dbt-target" / parsed.name)
     command = [
         str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(project),
         "--profiles-dir", str(project), "--target-path", str(work / "dbt-target"),
