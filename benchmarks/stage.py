@@ -63,10 +63,10 @@ def _lake(work: Path, asset: str, day: date):
 
 def _extract(work: Path, day: date) -> int:
     from orchestration.extract.landing import extract_day
-    from orchestration.lake.io_manager import staging_folder, write_tables
+    from orchestration.lake.io_manager import staging, write_tables
 
-    staging = staging_folder(work / "lake", "raw_conversations")
-    partition = extract_day(work / "landing", day, out_dir=staging).partition
+    with staging(work / "lake", "raw_conversations") as folder:
+        partition = extract_day(work / "landing", day, out_dir=folder).partition
     rows = partition.num_rows("conversations")
     write_tables(_lake(work, "raw_conversations", day), partition)  # renames the folder
     return rows
@@ -74,12 +74,12 @@ def _extract(work: Path, day: date) -> int:
 
 def _judge(work: Path, day: date, processes: int = 1) -> int:
     from orchestration.judge.trained import load_trained_judge
-    from orchestration.lake.io_manager import read_tables, staging_folder, write_tables
+    from orchestration.lake.io_manager import read_tables, staging, write_tables
     from orchestration.scoring.frame import score_day
 
     raw = read_tables(_lake(work, "raw_conversations", day))
-    staging = staging_folder(work / "lake", "conversation_scores")
-    scored = score_day(day, raw, load_trained_judge(), out_dir=staging, processes=processes)
+    with staging(work / "lake", "conversation_scores") as folder:
+        scored = score_day(day, raw, load_trained_judge(), out_dir=folder, processes=processes)
     rows = scored.num_rows("scores")
     write_tables(_lake(work, "conversation_scores", day), scored)  # renames the folder
     return rows

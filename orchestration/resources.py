@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -31,10 +33,13 @@ class LakeResource(ConfigurableResource):
 
     base_dir: str
 
-    def staging_folder(self, asset: str) -> Path:
-        from orchestration.lake.io_manager import staging_folder
+    @contextmanager
+    def staging(self, asset: str) -> Iterator[Path]:
+        """A fresh staging folder for `asset`'s partition, removed if the stage fails."""
+        from orchestration.lake.io_manager import staging
 
-        return staging_folder(Path(self.base_dir), asset)
+        with staging(Path(self.base_dir), asset) as folder:
+            yield folder
 
 
 class JudgeResource(ConfigurableResource):

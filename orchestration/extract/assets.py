@@ -1,7 +1,5 @@
 """Extract: the landing files of one day -> validated raw conversations (+ quarantine)."""
 
-import shutil
-
 import pyarrow.compute as pc
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
@@ -31,12 +29,8 @@ def raw_conversations(
     the count per quarantine reason. The tables are streamed to Parquet as they are made, never
     held whole in memory."""
     day = daily_partitions.time_window_for_partition_key(context.partition_key).start.date()
-    staging = lake.staging_folder("raw_conversations")
-    try:
+    with lake.staging("raw_conversations") as staging:
         extracted = extract_day(landing.path, day, out_dir=staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     if not extracted.files:
         context.log.warning(f"no landing files in {day_dir(landing.path, day)}")
     day_tables = extracted.partition

@@ -1,6 +1,6 @@
 """Stage outputs as Parquet: `<CX_LAKE_DIR>/<asset>/<partition>/<table>.parquet`.
 
-A Python stage writes its tables into a staging folder (`staging_folder`, under the lake) and
+A Python stage writes its tables into a staging folder (`staging`, under the lake) and
 returns them as a `LakePartition`; this IO manager moves that folder into place, replacing the
 partition's folder whole, and hands the next stage a `LakePartition` of the stored folder, read
 lazily (no stage ever holds a whole day in memory because of the hand-off). A plain
@@ -13,6 +13,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -30,6 +32,7 @@ __all__ = [
     "LakeIOManager",
     "ParquetTablesIOManager",
     "read_tables",
+    "staging",
     "staging_folder",
     "write_tables",
 ]
@@ -45,6 +48,19 @@ def staging_folder(lake_dir: Path, asset: str) -> Path:
     folder = Path(lake_dir) / "_staging" / f"{asset}-{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
     return folder
+
+
+@contextmanager
+def staging(lake_dir: Path, asset: str) -> Iterator[Path]:
+    """`staging_folder` for the length of a stage; removed again when the stage fails, so a
+    failed run leaves no half-written partition behind (a finished one is moved into place by
+    the IO manager)."""
+    folder = staging_folder(lake_dir, asset)
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def write_tables(path: UPath, obj: Tables) -> None:

@@ -1,7 +1,5 @@
 """Scoring: the judge rates every conversation of one day."""
 
-import shutil
-
 import pyarrow.compute as pc
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
@@ -36,14 +34,10 @@ def conversation_scores(
     resolved that still scored 1-2. Conversations are judged and written a batch at a time."""
     day = daily_partitions.time_window_for_partition_key(context.partition_key).start.date()
     the_judge = judge.build()
-    staging = lake.staging_folder("conversation_scores")
-    try:
+    with lake.staging("conversation_scores") as staging:
         scored = score_day(
             day, raw_conversations, the_judge, out_dir=staging, processes=judge.processes
         )
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     scores = scored.read("scores", ["score"])
     positive = pc.sum(pc.greater_equal(scores.column("score"), 4)).as_py() or 0
     return Output(

@@ -11,7 +11,7 @@ from upath import UPath
 
 from orchestration.extract.landing import extract_day
 from orchestration.judge.offline import OfflineJudge
-from orchestration.lake.io_manager import read_tables, staging_folder, write_tables
+from orchestration.lake.io_manager import read_tables, staging, staging_folder, write_tables
 from orchestration.lake.partition import LakePartition, PartitionWriter, batches, num_rows
 from orchestration.scoring.frame import conversation_batches, score_day
 from tests.conftest import WriteDay, conversation
@@ -48,6 +48,16 @@ def test_the_io_manager_moves_a_staged_partition_over_the_old_one(tmp_path: Path
     back = read_tables(stored)
     assert isinstance(back, LakePartition)
     assert back["t"].to_pylist() == [{"n": 9, "s": "z"}]
+
+
+def test_a_failed_stage_leaves_no_staging_folder(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="judge crashed"), staging(tmp_path, "asset") as folder:
+        (folder / "scores.parquet").write_bytes(b"half a file")
+        raise RuntimeError("judge crashed")
+    assert not folder.exists()
+    with staging(tmp_path, "asset") as kept:
+        (kept / "t.parquet").write_bytes(b"done")
+    assert kept.exists()  # a finished stage's folder waits for the IO manager
 
 
 def test_conversations_are_rebuilt_from_the_lake_in_batches(
