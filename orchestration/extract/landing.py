@@ -93,7 +93,7 @@ class ExtractedDay:
     def tables(self) -> dict[str, pa.Table]:
         """Every table of the day in memory (small days and tests)."""
         if self.partition is not None:
-            return {name: self.partition[name] for name in self.partition}
+            return self.partition.in_memory()
         return dict(self._tables)
 
     @property
@@ -523,7 +523,7 @@ def extract_day(
             partition = writer.close()
         con.close()
         if out_dir is None:
-            out._tables = {name: partition[name].combine_chunks() for name in DAY_SCHEMAS}
+            out._tables = partition.in_memory()
         else:
             out.partition = partition
     finally:

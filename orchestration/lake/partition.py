@@ -57,6 +57,10 @@ class LakePartition(Mapping[str, pa.Table]):
     def num_rows(self, name: str) -> int:
         return pq.ParquetFile(self.path(name)).metadata.num_rows
 
+    def in_memory(self) -> dict[str, pa.Table]:
+        """Every table read whole, one contiguous chunk each (small partitions and tests)."""
+        return {name: self.read(name).combine_chunks() for name in self}
+
     def batches(
         self, name: str, columns: list[str] | None = None, batch_rows: int = ROW_GROUP_ROWS
     ) -> Iterator[pa.RecordBatch]:

@@ -300,4 +300,4 @@ def score_day(
             partition = writer.close()
         if out_dir is not None:
             return partition
-        return {name: partition[name].combine_chunks() for name in SCORED_SCHEMAS}
+        return partition.in_memory()
