@@ -217,7 +217,7 @@ CREATE OR REPLACE TEMP MACRO cx_ts(s) AS
 CREATE OR REPLACE TEMP MACRO cx_ts_ok(s) AS s IS NULL OR cx_ts(s) IS NOT NULL;
 """
 
-#: One chunk's accepted messages (recreated per chunk: only a chunk is ever staged).
+#: The messages of a chunk's lines that the pydantic parser accepted (recreated per chunk).
 _MSG_STAGE_DDL = """
 CREATE OR REPLACE TABLE msg_stage (
     seq BIGINT, conversation_id VARCHAR, message_index INTEGER, role VARCHAR,
@@ -345,9 +345,6 @@ INSERT INTO conv_stage SELECT
         list_transform(from_json(r.tags, '["JSON"]'), lambda x: x::VARCHAR), ', ') || ']' END,
     line_no
 FROM ok;
-INSERT INTO msg_stage SELECT
-    seq, cx_str(ok.r.conversation_id), message_index, role, author_kind, author_id, sent_at, text
-FROM vm JOIN ok USING (seq);
 """
 
 
@@ -507,9 +504,8 @@ def extract_day(
                         con.execute(_ACCEPT)
                         con.execute(_INSERT_OK)
                     _fallback(con, chunk, names, sql)
-                    for batch in con.sql(_CHUNK_MESSAGES.format(day=day)).to_arrow_reader(
-                        ROW_GROUP_ROWS
-                    ):
+                    query = _CHUNK_MESSAGES if sql else _CHUNK_MESSAGES_PYDANTIC
+                    for batch in con.sql(query.format(day=day)).to_arrow_reader(ROW_GROUP_ROWS):
                         messages.write_batch(batch.cast(DAY_SCHEMAS["messages"]))
             con.execute("DROP TABLE IF EXISTS v; DROP TABLE IF EXISTS vm; DROP TABLE IF EXISTS ok")
             con.execute("DROP TABLE IF EXISTS msg_stage")
@@ -531,7 +527,21 @@ def extract_day(
     return out
 
 
+# A chunk's accepted messages in line order: the SQL path's straight from `vm` (not copied into
+# a table first), merged with the few the pydantic parser accepted (`msg_stage`).
 _CHUNK_MESSAGES = """
+SELECT DATE '{day}' AS partition_date, conversation_id, message_index, role, author_kind,
+       author_id, sent_at, text
+FROM (
+    SELECT seq, cx_str(ok.r.conversation_id) AS conversation_id, message_index, role,
+           author_kind, author_id, sent_at, text
+    FROM vm JOIN ok USING (seq)
+    UNION ALL
+    SELECT seq, conversation_id, message_index, role, author_kind, author_id, sent_at, text
+    FROM msg_stage
+) ORDER BY seq, message_index
+"""
+_CHUNK_MESSAGES_PYDANTIC = """
 SELECT DATE '{day}' AS partition_date, conversation_id, message_index, role, author_kind,
        author_id, sent_at, text
 FROM msg_stage ORDER BY seq, message_index
