@@ -15,7 +15,7 @@ from dagster_duckdb import DuckDBResource
 from orchestration.checks.accounting import account_for_day
 from orchestration.checks.rates import judge_failure_rate, score_shift
 from orchestration.partitions import daily_partitions
-from orchestration.quality import SuiteReport, validate
+from orchestration.quality import SuiteReport, suite_columns, validate
 from orchestration.resources import LandingZoneResource
 from orchestration.settings import get_settings
 from orchestration.warehouse.assets import warehouse_partition
@@ -195,9 +195,10 @@ def scored_conversations_meet_expectations(
     result is in the metadata."""
     with warehouse.get_connection() as con:
         # The verdicts that count: those of the judge version recorded for the day.
+        columns = ", ".join(f"s.{name}" for name in suite_columns("scored_conversations"))
         frame = con.execute(
-            """
-            select s.* from scored.conversation_scores s
+            f"""
+            select {columns} from scored.conversation_scores s
             join raw.partition_loads l
               on l.partition_date = s.partition_date and l.judge_version = s.judge_version
             where s.partition_date = ?
@@ -217,8 +218,9 @@ def fct_conversation_scores_meet_expectations(
     at least one message per conversation, and the score distribution on 30+ rows."""
     window = context.partition_time_window
     with warehouse.get_connection() as con:
+        columns = ", ".join(suite_columns("fct_conversation_scores"))
         frame = con.execute(
-            "select * from marts.fct_conversation_scores "
+            f"select {columns} from marts.fct_conversation_scores "
             "where conversation_date >= ? and conversation_date < ?",
             [window.start.date(), window.end.date()],
         ).df()

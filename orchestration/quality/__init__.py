@@ -9,6 +9,7 @@ from orchestration.quality.suites import (
     SUITES,
     ExpectationOutcome,
     SuiteReport,
+    suite_columns,
     validate,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "SUITES",
     "ExpectationOutcome",
     "SuiteReport",
+    "suite_columns",
     "validate",
 ]

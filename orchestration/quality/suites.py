@@ -22,10 +22,12 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "DERIVED",
     "MIN_ROWS_FOR_DISTRIBUTION",
     "SUITES",
     "ExpectationOutcome",
     "SuiteReport",
+    "suite_columns",
     "validate",
 ]
 
@@ -37,7 +39,15 @@ Spec = tuple[str, dict[str, Any]]
 _SUB_SCORES = ("resolution_score", "sentiment_score", "service_score", "efficiency_score")
 _OBSERVATIONS = ("tone_score", "knowledge_score")
 _COUNTS = ("loop_count", "needless_clarification_count", "broken_handoff_count")
-_POSITIVE_PAIRS = [(1, False), (2, False), (3, False), (4, True), (5, True)]
+
+#: Columns `validate` derives before a suite runs: the KPI's definition of positive (rated 4-5;
+#: null stays null), so the flags are checked with a pair-equality expectation (vectorised in
+#: GX; its pair-in-set expectation walks the rows one by one in Python: 31 s of a 58 s
+#: validation of 200,000 mart rows).
+DERIVED: Mapping[str, str] = {
+    "score_is_4_or_5": "score",
+    "csat_score_is_4_or_5": "csat_score",
+}
 
 
 def _not_null(column: str) -> Spec:
@@ -60,9 +70,10 @@ def _at_least(column_a: str, column_b: str) -> Spec:
     return ("ExpectColumnPairValuesAToBeGreaterThanB", kwargs)
 
 
-def _pairs(column_a: str, column_b: str, pairs: list[tuple]) -> Spec:
-    kwargs = {"column_A": column_a, "column_B": column_b, "value_pairs_set": pairs}
-    return ("ExpectColumnPairValuesToBeInSet", kwargs)
+def _equal(column_a: str, column_b: str) -> Spec:
+    """Equal on every row; a row with both null is skipped, one null is a failure."""
+    kwargs = {"column_A": column_a, "column_B": column_b}
+    return ("ExpectColumnPairValuesToBeEqual", kwargs)
 
 
 def _verdict_values() -> list[Spec]:
@@ -110,9 +121,9 @@ def _mart_values() -> list[Spec]:
         _in_set("channel", ["chat", "email", "phone", "social", "other"]),
         _not_null("team"),
         _not_null("is_positive"),
-        _pairs("score", "is_positive", _POSITIVE_PAIRS),  # the KPI's definition
+        _equal("is_positive", "score_is_4_or_5"),  # the KPI's definition
         _in_set("csat_score", [1, 2, 3, 4, 5]),
-        _pairs("csat_score", "csat_is_positive", _POSITIVE_PAIRS),  # both null: skipped
+        _equal("csat_is_positive", "csat_score_is_4_or_5"),  # both null: skipped
         _between("message_count", 1),
     ]
 
@@ -175,6 +186,38 @@ def _observed(result: Mapping[str, Any]) -> str:
     return f"{unexpected} unexpected, e.g. {sample}"
 
 
+def suite_columns(suite: str) -> list[str]:
+    """The columns suite `suite` reads (a derived column counts as its source): select only
+    these, a 1M-row day's other text columns cost memory and nothing else."""
+    values, distribution = SUITES[suite]
+    columns: dict[str, None] = {}
+    for _, kwargs in values + distribution:
+        for key in ("column", "column_A", "column_B"):
+            if key in kwargs:
+                columns[DERIVED.get(kwargs[key], kwargs[key])] = None
+    return list(columns)
+
+
+def _prepared(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The frame with the DERIVED `columns` added, and every narrower integer column widened
+    to int64 (float64 where it holds nulls): GX's between-expectation is vectorised for int64
+    and float64 only and calls Python once per value otherwise (DuckDB hands over INTEGER as
+    int32)."""
+    changed = {}
+    for name in columns:
+        if name in DERIVED and DERIVED[name] in frame:
+            source = frame[DERIVED[name]]
+            changed[name] = (source >= 4).astype(object).where(source.notna(), None)
+    for name, dtype in frame.dtypes.items():
+        if pd.api.types.is_integer_dtype(dtype) and dtype != "int64":
+            column = frame[name]
+            widened = "int64" if not column.isna().any() else "float64"
+            changed[name] = column.astype(widened)
+    # One block per dtype now: GX copies the frame per metric, and an unconsolidated frame is
+    # merged again on every copy.
+    return (frame.assign(**changed) if changed else frame).copy()
+
+
 def validate(frame: pd.DataFrame, suite: str) -> SuiteReport:
     """Run suite `suite` over `frame` in an ephemeral great-expectations context."""
     values, distribution = SUITES[suite]
@@ -182,6 +225,8 @@ def validate(frame: pd.DataFrame, suite: str) -> SuiteReport:
     specs = values + (distribution if checked else [])
     if frame.empty:
         return SuiteReport(suite, 0, False, [])
+    referenced = [kwargs.get(key) for _, kwargs in specs for key in ("column_A", "column_B")]
+    frame = _prepared(frame, [name for name in referenced if name])
 
     import great_expectations as gx
     import great_expectations.expectations as gxe

@@ -144,3 +144,47 @@ def test_the_day_spotlight_uses_the_marts_resolved_rule() -> None:
     assert spotlight_rows(raw, pa.Table.from_pylist(rows, schema=scores.schema)) == []
     rows[0].update(issues_total=1, issues_resolved=0, issues_partly=1, issues_unresolved=0)
     assert spotlight_rows(raw, pa.Table.from_pylist(rows, schema=scores.schema)) == []
+
+
+def _fct(n: int) -> pd.DataFrame:
+    frame = _scored(n, [1, 2, 3, 4, 5]).drop(columns=["partition_date", "issues_json"])
+    csat = [None if i % 3 else (i % 5) + 1 for i in range(n)]
+    return frame.assign(
+        conversation_date=date(2026, 3, 2),
+        handler="ai_only",
+        channel="chat",
+        team="billing",
+        is_positive=frame["score"] >= 4,
+        csat_score=pd.array(csat, dtype="Int64"),
+        csat_is_positive=[None if c is None else c >= 4 for c in csat],
+        message_count=3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("is_positive", True), ("csat_is_positive", None), ("csat_is_positive", False)],
+)
+def test_the_mart_suite_checks_the_positive_flags_against_the_scores(
+    column: str, value: object
+) -> None:
+    good = _fct(40)
+    assert validate(good, "fct_conversation_scores").success
+    bad = good.astype({column: object})
+    bad.loc[0, column] = value  # row 0: score 1 (not positive), CSAT 1 (not positive)
+    if column == "csat_is_positive" and value is False:
+        bad.loc[1, column] = False  # row 1: no CSAT answer, yet a flag
+    report = validate(bad, "fct_conversation_scores")
+    failed = {(f.expectation, f.column) for f in report.failures}
+    expected = "csat_score_is_4_or_5" if column == "csat_is_positive" else "score_is_4_or_5"
+    assert failed == {("expect_column_pair_values_to_be_equal", f"{column}, {expected}")}, (
+        report.markdown()
+    )
+
+
+def test_the_checks_select_only_the_columns_a_suite_reads() -> None:
+    from orchestration.quality import suite_columns
+
+    columns = suite_columns("fct_conversation_scores")
+    assert {"score", "is_positive", "csat_score", "csat_is_positive", "rationale"} <= set(columns)
+    assert not {"score_is_4_or_5", "issues_json", "judge_model"} & set(columns)
