@@ -38,3 +38,28 @@
         delete from {{ this }} where {{ partition_window(column) }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#-
+    Pre-hook, after delete_partition_window, for the marts that keep one row per conversation
+    from its latest landing (a conversation reopened and exported again on a later day lands
+    twice): on an incremental run, delete the rows of days before the window whose
+    conversation landed again in the window. `landings` is the raw landings' relation
+    (conversation_id, partition_date). Rows after the window are left alone (the model skips
+    the window's landings that a later day superseded), and a window with no min_date has no
+    earlier days left to clear: delete_partition_window emptied them.
+-#}
+{% macro delete_earlier_landings(column, landings) -%}
+    {%- set landed_in_window = partition_window('partition_date') -%}
+    {%- set start = var('min_date', none) -%}
+    {%- if is_incremental() and start is not none
+            and (start | string | trim) not in ('', 'None', 'null') -%}
+        {%- set day = modules.datetime.date.fromisoformat(start | string | trim) -%}
+        delete from {{ this }}
+        where
+            {{ column }} < cast('{{ day.isoformat() }}' as date)
+            and conversation_id in (
+                select conversation_id from {{ landings }} where {{ landed_in_window }}
+            )
+    {%- endif -%}
+{%- endmacro %}

@@ -706,6 +706,40 @@ def test_conversation_review_and_dimensions(builds: Builds) -> None:
     assert channels == {"chat", "email", "phone"}  # D2's social conversation is gone
 
 
+def test_a_conversation_landing_again_keeps_only_its_latest_landing(tmp_path: Path) -> None:
+    """A conversation reopened and exported again on a later day is one conversation: the fact
+    and the review keep its latest landing; an earlier day rebuilt later does not bring the
+    old landing back. raw.* keeps both landings (what arrived)."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = {"CX_WAREHOUSE_PATH": str(warehouse)}
+    e1, e2 = date(2026, 4, 6), date(2026, 4, 7)
+    first = Day(e1, "v1", [], [], [], [])
+    first.conversation("reopened", "chat", "billing", "customer", "ai")
+    first.conversation("once", "chat", "billing", "customer", "human")
+    first.score("reopened", 2)
+    first.score("once", 4)
+    second = Day(e2, "v1", [], [], [], [])
+    second.conversation("reopened", "email", "billing", "customer", "ai", "customer", "human")
+    second.score("reopened", 5)
+    kept = """select conversation_id, conversation_date, channel, score, message_count
+              from marts.{} order by conversation_id"""
+
+    write_day(warehouse, first)
+    dbt(tmp_path, env, "build")  # the first build: every day
+    write_day(warehouse, second)
+    dbt(tmp_path, env, "build", "--vars", window(e2))  # the daily run of E2
+    latest = [("once", e1, "chat", 4, 2), ("reopened", e2, "email", 5, 4)]
+    assert query(warehouse, kept.format("fct_conversation_scores")) == latest
+    assert query(warehouse, kept.format("conversation_review")) == latest
+    dbt(tmp_path, env, "build", "--vars", window(e1))  # E1 rebuilt later
+    assert query(warehouse, kept.format("fct_conversation_scores")) == latest
+    assert query(warehouse, kept.format("conversation_review")) == latest
+    dbt(tmp_path, env, "build", "--full-refresh")
+    assert query(warehouse, kept.format("fct_conversation_scores")) == latest
+    landed = "select count(*) from raw.conversations where conversation_id = 'reopened'"
+    assert query(warehouse, landed) == [(2,)]
+
+
 def test_parse_needs_no_warehouse(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "warehouse.duckdb"
     dbt(tmp_path, {"CX_WAREHOUSE_PATH": str(missing)}, "parse")

@@ -6,6 +6,12 @@
     day's rows, so a conversation that was withdrawn or quarantined on a rerun disappears too.
     The pre-hook deletes the whole window first, which also clears a day left with no rows at
     all. The first build and --full-refresh build every day, whatever the vars.
+
+    One row per conversation, from its latest landing: a conversation that lands again on a
+    later day (reopened, exported again) is rated there, and its earlier landing leaves the
+    fact (the second pre-hook deletes it when the later day is built; a rebuild of the earlier
+    day skips it). raw.* keeps every landing. Should the later landing be withdrawn on a rerun,
+    the earlier one returns when its own day is rebuilt (or on --full-refresh).
 -#}
 
 {{
@@ -14,18 +20,36 @@
         incremental_strategy='delete+insert',
         unique_key='conversation_date',
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_partition_window('conversation_date') }}",
+        pre_hook=[
+            "{{ delete_partition_window('conversation_date') }}",
+            "{{ delete_earlier_landings('conversation_date', ref('stg_raw__conversations')) }}",
+        ],
     )
 }}
 
 with
 
-conversations as (
+landings as (
 
     select * from {{ ref('stg_raw__conversations') }}
-    {% if is_incremental() %}
-        where {{ partition_window('partition_date') }}
-    {% endif %}
+
+),
+
+conversations as (
+
+    select landed.*
+    from landings as landed
+    where
+        {% if is_incremental() %}
+            {{ partition_window('landed.partition_date') }} and
+        {% endif %}
+        not exists (
+            select 1
+            from landings as later
+            where
+                later.conversation_id = landed.conversation_id
+                and later.partition_date > landed.partition_date
+        )
 
 ),
 

@@ -11,7 +11,8 @@
     Incremental by landing day, like fct_conversation_scores: a run for a window (the vars
     min_date/max_date) aggregates only that window's messages and replaces exactly those days,
     instead of re-aggregating every transcript ever loaded (the largest rebuild of the project,
-    every message of every day). The first build and --full-refresh build every day.
+    every message of every day). The first build and --full-refresh build every day. Like the
+    fact, one row per conversation from its latest landing.
 -#}
 
 {{
@@ -20,9 +21,14 @@
         incremental_strategy='delete+insert',
         unique_key='conversation_date',
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_partition_window('conversation_date') }}",
+        pre_hook=[
+            "{{ delete_partition_window('conversation_date') }}",
+            "{{ delete_earlier_landings('conversation_date', ref('stg_raw__conversations')) }}",
+        ],
     )
 }}
+
+-- depends_on: {{ ref('stg_raw__conversations') }} (the pre-hook's landings)
 
 with
 
