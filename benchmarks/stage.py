@@ -209,7 +209,10 @@ def main(argv: list[str] | None = None) -> None:
         peak = _self_peak_mib() + args.judge_processes * _children_peak_mib()
     else:
         peak = _self_peak_mib()
-    print(json.dumps({"stage": args.stage, "seconds": seconds, "peak_rss_mib": peak, "rows": rows}))
+    figures = {"stage": args.stage, "seconds": seconds, "peak_rss_mib": peak, "rows": rows}
+    # the parts of that figure: this process, and the largest child (a judge worker, `dbt`)
+    figures |= {"self_peak_mib": _self_peak_mib(), "largest_child_peak_mib": _children_peak_mib()}
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
