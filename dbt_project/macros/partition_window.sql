@@ -6,15 +6,8 @@
 {% macro partition_window(column) -%}
     {%- set bounds = [] -%}
     {%- for name, op in [('min_date', '>='), ('max_date', '<=')] -%}
-        {%- set value = var(name, none) -%}
-        {%- if value is not none and (value | string | trim) not in ('', 'None', 'null') -%}
-            {#- Validate: the value is spliced into SQL, so it must be a real ISO date. -#}
-            {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value | string | trim) -%}
-                {{ exceptions.raise_compiler_error(
-                    "var " ~ name ~ " must be an ISO date (YYYY-MM-DD) or null, got " ~ (value | string)
-                ) }}
-            {%- endif -%}
-            {%- set day = modules.datetime.date.fromisoformat(value | string | trim) -%}
+        {%- set day = partition_bound(name) -%}
+        {%- if day is not none -%}
             {%- do bounds.append(column ~ ' ' ~ op ~ " cast('" ~ day.isoformat() ~ "' as date)") -%}
         {%- endif -%}
     {%- endfor -%}
@@ -23,6 +16,22 @@
     {%- else -%}
         1 = 1
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The var `name` (min_date or max_date) as a date, or none when it is unset or null. -#}
+{% macro partition_bound(name) -%}
+    {%- set value = var(name, none) -%}
+    {%- if value is none or (value | string | trim) in ('', 'None', 'null') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {#- Validate: the value is spliced into SQL, so it must be a real ISO date. -#}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value | string | trim) -%}
+        {{ exceptions.raise_compiler_error(
+            "var " ~ name ~ " must be an ISO date (YYYY-MM-DD) or null, got " ~ (value | string)
+        ) }}
+    {%- endif -%}
+    {{ return(modules.datetime.date.fromisoformat(value | string | trim)) }}
 {%- endmacro %}
 
 
@@ -50,16 +59,14 @@
     earlier days left to clear: delete_partition_window emptied them.
 -#}
 {% macro delete_earlier_landings(column, landings) -%}
-    {%- set landed_in_window = partition_window('partition_date') -%}
-    {%- set start = var('min_date', none) -%}
-    {%- if is_incremental() and start is not none
-            and (start | string | trim) not in ('', 'None', 'null') -%}
-        {%- set day = modules.datetime.date.fromisoformat(start | string | trim) -%}
+    {%- set start = partition_bound('min_date') -%}
+    {%- if is_incremental() and start is not none -%}
         delete from {{ this }}
         where
-            {{ column }} < cast('{{ day.isoformat() }}' as date)
+            {{ column }} < cast('{{ start.isoformat() }}' as date)
             and conversation_id in (
-                select conversation_id from {{ landings }} where {{ landed_in_window }}
+                select conversation_id from {{ landings }}
+                where {{ partition_window('partition_date') }}
             )
     {%- endif -%}
 {%- endmacro %}

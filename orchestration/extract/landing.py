@@ -504,8 +504,10 @@ def extract_day(
                         con.execute(_ACCEPT)
                         con.execute(_INSERT_OK)
                     _fallback(con, chunk, names, sql)
-                    query = _CHUNK_MESSAGES if sql else _CHUNK_MESSAGES_PYDANTIC
-                    for batch in con.sql(query.format(day=day)).to_arrow_reader(ROW_GROUP_ROWS):
+                    query = _CHUNK_MESSAGES.format(
+                        day=day, sql_path=_SQL_PATH_MESSAGES if sql else ""
+                    )
+                    for batch in con.sql(query).to_arrow_reader(ROW_GROUP_ROWS):
                         messages.write_batch(batch.cast(DAY_SCHEMAS["messages"]))
             con.execute("DROP TABLE IF EXISTS v; DROP TABLE IF EXISTS vm; DROP TABLE IF EXISTS ok")
             con.execute("DROP TABLE IF EXISTS msg_stage")
@@ -532,20 +534,16 @@ def extract_day(
 _CHUNK_MESSAGES = """
 SELECT DATE '{day}' AS partition_date, conversation_id, message_index, role, author_kind,
        author_id, sent_at, text
-FROM (
-    SELECT seq, cx_str(ok.r.conversation_id) AS conversation_id, message_index, role,
-           author_kind, author_id, sent_at, text
-    FROM vm JOIN ok USING (seq)
-    UNION ALL
+FROM ({sql_path}
     SELECT seq, conversation_id, message_index, role, author_kind, author_id, sent_at, text
     FROM msg_stage
 ) ORDER BY seq, message_index
 """
-_CHUNK_MESSAGES_PYDANTIC = """
-SELECT DATE '{day}' AS partition_date, conversation_id, message_index, role, author_kind,
-       author_id, sent_at, text
-FROM msg_stage ORDER BY seq, message_index
-"""
+_SQL_PATH_MESSAGES = """
+    SELECT seq, cx_str(ok.r.conversation_id) AS conversation_id, message_index, role,
+           author_kind, author_id, sent_at, text
+    FROM vm JOIN ok USING (seq)
+    UNION ALL"""
 
 
 def _finish(
