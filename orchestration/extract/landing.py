@@ -259,7 +259,12 @@ _SHAPE = json.dumps(
     }
 )
 
-# One chunk of lines -> one row per non-blank line, with the record-level contract in SQL.
+# One chunk of lines -> one row per non-blank line, in one query that DuckDB runs in parallel
+# over the chunk's record batches: the record-level contract (`pre_ok`), every message's contract
+# and a customer among them (`messages_ok`, list functions over the line's own messages: no
+# per-message table, no join), the messages with their final types (`msgs`), the start and end
+# times, `accepted` (the line needs no pydantic) and, where accepted, the conversation's columns.
+# Every expression that could fail on a refused line (a cast) sits under CASE WHEN accepted.
 # DuckDB's JSON reader is more lenient than the contract's (trailing commas, NaN): lines that
 # might use either go to the pydantic parser, as does any text that is not UTF-8.
 _VALIDATE = r"""
@@ -272,8 +277,8 @@ WITH t AS (
                    THEN try(json_transform(txt, '{shape}')) END AS r
     FROM t
     WHERE txt IS NULL OR NOT regexp_full_match(txt, '[ \t\n\r\v\f]*')
-)
-SELECT seq, file_no, line_no, off, len, r,
+), c AS (
+    SELECT seq, file_no, line_no, off, len, r,
     coalesce(r IS NOT NULL
           AND left(r.conversation_id::VARCHAR, 1) = '"'
           AND strlen(cx_str(r.conversation_id)) BETWEEN 1 AND 256
@@ -296,55 +301,59 @@ SELECT seq, file_no, line_no, off, len, r,
                AND coalesce(list_bool_and(list_transform(from_json(r.tags, '["JSON"]'),
                    lambda x: json_type(x) = 'VARCHAR' AND regexp_full_match(cx_str(x), '[ -~]*'))),
                    true))), false) AS pre_ok
-FROM j
-"""
-
-_MESSAGES = r"""
-CREATE OR REPLACE TEMP TABLE vm AS
-WITH e AS (
-    SELECT seq, unnest(generate_series(0, len(r.messages) - 1)) AS message_index,
-           unnest(r.messages) AS m
-    FROM v WHERE pre_ok
+    FROM j
+), m AS (
+    SELECT *,
+        CASE WHEN pre_ok THEN list_transform(r.messages, lambda m: struct_pack(
+            role := m.role, author_kind := m.author_kind, author_id := cx_str(m.author_id),
+            sent_at := cx_ts(m.sent_at), text := cx_str(m.text))) END AS msgs,
+        CASE WHEN pre_ok THEN coalesce(
+            list_bool_and(list_transform(r.messages, lambda m: coalesce(
+                m.role IN ('customer', 'agent', 'system')
+                AND left(m.text::VARCHAR, 1) = '"' AND strlen(cx_str(m.text)) <= {max_chars}
+                AND (m.author_kind IS NULL OR m.author_kind IN ('ai', 'human'))
+                AND (m.role <> 'agent' OR m.author_kind IS NOT NULL)
+                AND (cx_null(m.author_id) OR left(m.author_id::VARCHAR, 1) = '"')
+                AND cx_ts_ok(m.sent_at), false)))
+            AND list_bool_or(list_transform(r.messages, lambda m: m.role = 'customer')),
+            false) END AS messages_ok
+    FROM c
+), a AS (
+    SELECT *,
+        CASE WHEN messages_ok THEN coalesce(cx_ts(r.started_at),
+            list_min(list_transform(msgs, lambda m: m.sent_at))) END AS started_at,
+        CASE WHEN messages_ok THEN coalesce(cx_ts(r.ended_at),
+            list_max(list_transform(msgs, lambda m: m.sent_at))) END AS ended_at
+    FROM m
+), ok AS (
+    SELECT *, coalesce(messages_ok AND started_at IS NOT NULL
+                       AND (ended_at IS NULL OR ended_at >= started_at), false) AS accepted
+    FROM a
 )
-SELECT seq, message_index, m.role, cx_str(m.text) AS text, m.author_kind,
-    cx_str(m.author_id) AS author_id, cx_ts(m.sent_at) AS sent_at,
-    coalesce(m.role IN ('customer', 'agent', 'system')
-        AND left(m.text::VARCHAR, 1) = '"' AND strlen(cx_str(m.text)) <= {max_chars}
-        AND (m.author_kind IS NULL OR m.author_kind IN ('ai', 'human'))
-        AND (m.role <> 'agent' OR m.author_kind IS NOT NULL)
-        AND (cx_null(m.author_id) OR left(m.author_id::VARCHAR, 1) = '"')
-        AND cx_ts_ok(m.sent_at), false) AS ok
-FROM e
-"""
-
-_ACCEPT = """
-CREATE OR REPLACE TEMP TABLE ok AS
-WITH agg AS (
-    SELECT seq, bool_and(ok) AS all_ok, bool_or(role = 'customer') AS has_customer,
-           min(sent_at) AS first_sent, max(sent_at) AS last_sent, count(*) AS n
-    FROM vm GROUP BY seq
-), c AS (
-    SELECT v.seq, v.file_no, v.off, v.len, v.line_no, v.r, agg.n,
-           coalesce(cx_ts(r.started_at), agg.first_sent) AS started_at,
-           coalesce(cx_ts(r.ended_at), agg.last_sent) AS ended_at
-    FROM v JOIN agg USING (seq)
-    WHERE v.pre_ok AND agg.all_ok AND agg.has_customer
-)
-SELECT * FROM c WHERE started_at IS NOT NULL AND (ended_at IS NULL OR ended_at >= started_at)
+SELECT seq, file_no, line_no, off, len, accepted,
+    CASE WHEN accepted THEN cx_str(r.conversation_id) END AS conversation_id,
+    CASE WHEN accepted THEN r.channel END AS channel,
+    CASE WHEN accepted THEN cx_str(r.team) END AS team,
+    started_at, ended_at, CASE WHEN accepted THEN len(msgs) END AS message_count,
+    CASE WHEN accepted AND NOT cx_null(r.csat) THEN (r.csat->>'$.score')::INTEGER END
+        AS csat_score,
+    CASE WHEN accepted AND NOT cx_null(r.csat) THEN cx_ts(cx_str(r.csat->'$.sent_at')) END
+        AS csat_sent_at,
+    CASE WHEN accepted AND NOT cx_null(r.csat) THEN cx_ts(cx_str(r.csat->'$.answered_at')) END
+        AS csat_answered_at,
+    CASE WHEN accepted THEN NOT cx_null(r.csat) END AS is_surveyed,
+    CASE WHEN NOT accepted THEN NULL WHEN r.tags IS NULL THEN '[]' ELSE '[' || array_to_string(
+        list_transform(from_json(r.tags, '["JSON"]'), lambda x: x::VARCHAR), ', ') || ']' END
+        AS tags,
+    CASE WHEN accepted THEN msgs END AS msgs
+FROM ok
 """
 
 _INSERT_OK = """
 INSERT INTO conv_stage SELECT
-    seq, file_no, off, len, cx_str(r.conversation_id), r.channel, cx_str(r.team), started_at,
-    ended_at, n,
-    CASE WHEN NOT cx_null(r.csat) THEN (r.csat->>'$.score')::INTEGER END,
-    CASE WHEN NOT cx_null(r.csat) THEN cx_ts(cx_str(r.csat->'$.sent_at')) END,
-    CASE WHEN NOT cx_null(r.csat) THEN cx_ts(cx_str(r.csat->'$.answered_at')) END,
-    NOT cx_null(r.csat),
-    CASE WHEN r.tags IS NULL THEN '[]' ELSE '[' || array_to_string(
-        list_transform(from_json(r.tags, '["JSON"]'), lambda x: x::VARCHAR), ', ') || ']' END,
-    line_no
-FROM ok;
+    seq, file_no, off, len, conversation_id, channel, team, started_at, ended_at,
+    message_count, csat_score, csat_sent_at, csat_answered_at, is_surveyed, tags, line_no
+FROM v WHERE accepted;
 """
 
 
@@ -405,7 +414,7 @@ def _fallback(
     """The pydantic parser for every line the SQL did not accept (all lines when not sql_ok)."""
     query = "SELECT seq, file_no, line_no, off, len FROM v"
     if sql_ok:
-        query += " ANTI JOIN ok USING (seq)"
+        query += " WHERE NOT accepted"
     todo = con.execute(query + " ORDER BY seq").fetchall()
     if not todo:
         return
@@ -493,15 +502,17 @@ def extract_day(
                 for chunk in _chunks(paths, chunk_bytes):
                     con.execute(_MSG_STAGE_DDL)
                     con.register("chunk", chunk)
-                    con.execute(_VALIDATE.replace("{shape}", _SHAPE))
+                    con.execute(
+                        _VALIDATE.replace("{shape}", _SHAPE).replace(
+                            "{max_chars}", str(MAX_MESSAGE_CHARS)
+                        )
+                    )
                     con.unregister("chunk")
                     for file_no, n in con.execute(
                         "SELECT file_no, count(*) FROM v GROUP BY file_no"
                     ).fetchall():
                         counts[file_no] += n
                     if sql:
-                        con.execute(_MESSAGES.replace("{max_chars}", str(MAX_MESSAGE_CHARS)))
-                        con.execute(_ACCEPT)
                         con.execute(_INSERT_OK)
                     _fallback(con, chunk, names, sql)
                     query = _CHUNK_MESSAGES.format(
@@ -509,7 +520,7 @@ def extract_day(
                     )
                     for batch in con.sql(query).to_arrow_reader(ROW_GROUP_ROWS):
                         messages.write_batch(batch.cast(DAY_SCHEMAS["messages"]))
-            con.execute("DROP TABLE IF EXISTS v; DROP TABLE IF EXISTS vm; DROP TABLE IF EXISTS ok")
+            con.execute("DROP TABLE IF EXISTS v")
             con.execute("DROP TABLE IF EXISTS msg_stage")
             out.lines_per_file = dict(zip(names, counts, strict=True))
             out.lines_in = sum(counts)
@@ -540,9 +551,9 @@ FROM ({sql_path}
 ) ORDER BY seq, message_index
 """
 _SQL_PATH_MESSAGES = """
-    SELECT seq, cx_str(ok.r.conversation_id) AS conversation_id, message_index, role,
-           author_kind, author_id, sent_at, text
-    FROM vm JOIN ok USING (seq)
+    SELECT seq, conversation_id, unnest(range(message_count)) AS message_index,
+           unnest(msgs, recursive := true)
+    FROM v WHERE accepted
     UNION ALL"""
 
 

@@ -159,6 +159,24 @@ def test_the_sql_fast_path_equals_the_pydantic_contract(write_day: WriteDay) -> 
     assert fast["quarantine"].num_rows + len(kept) == sum(fast["files"].column("lines").to_pylist())
 
 
+def test_the_sql_fast_path_accepts_plain_records_without_pydantic(
+    write_day: WriteDay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path is only fast if it accepts the common record itself: pydantic sees only
+    what the SQL deliberately leaves to it (layouts and types it does not read)."""
+    parsed: list[int] = []
+    parse = landing.parse_record
+    monkeypatch.setattr(
+        landing, "parse_record", lambda line, f, n: parsed.append(n) or parse(line, f, n)
+    )
+    landing_dir = write_day(DAY, {"a.jsonl": TRICKY[:16]})  # ok-1 .. ok-14, padded, ü
+    kept = extract_day(landing_dir, DAY).tables()["conversations"]
+    assert kept.num_rows == 16
+    # ok-6 "2026-03-02 09:00:00Z", ok-7 epoch seconds, ok-8 a non-ASCII tag, ok-11 score 5.0,
+    # ok-12 score "3"
+    assert parsed == [6, 7, 8, 11, 12]
+
+
 def test_small_chunks_keep_lines_and_offsets(write_day: WriteDay) -> None:
     records = [conversation(f"c{i}", ("customer", "x" * (i * 37 % 500))) for i in range(200)]
     records[150] = conversation("c3", ("customer", "the last c3 wins"))
