@@ -105,6 +105,32 @@ def _conversation_id_of(line: bytes) -> str | None:
     return None
 
 
+def _first_key_wins(line: bytes) -> bytes:
+    """The line with every repeated key of an object dropped after its first occurrence.
+
+    JSON leaves repeated keys undefined; the contract takes the first (as DuckDB's reader, the
+    extract's fast path, does; Python and pydantic would take the last). Only a line that
+    repeats a key is rewritten; any other line, valid or not, is returned as it is, so errors
+    are worded on the original text."""
+    repeated = False
+
+    def first(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        nonlocal repeated
+        out: dict[str, object] = {}
+        for key, value in pairs:
+            if key in out:
+                repeated = True
+            else:
+                out[key] = value
+        return out
+
+    try:
+        parsed = json.loads(line, object_pairs_hook=first)
+    except ValueError:
+        return line
+    return json.dumps(parsed).encode() if repeated else line
+
+
 def parse_record(line: bytes, source_file: str, source_line: int) -> Conversation | ContractError:
     """Validate one raw line. Never raises for bad input: returns a `ContractError`."""
     try:
@@ -119,7 +145,7 @@ def parse_record(line: bytes, source_file: str, source_line: int) -> Conversatio
             f"line is not UTF-8 (byte {exc.start}: {line[exc.start : exc.start + 1]!r})",
         )
     try:
-        return Conversation.model_validate_json(line)
+        return Conversation.model_validate_json(_first_key_wins(line))
     except ValidationError as exc:
         err = exc.errors(include_url=False, include_input=False)[0]
         reason = _reason(err)

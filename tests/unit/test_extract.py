@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pyarrow.compute as pc
 import pytest
 
 from orchestration.extract import landing
@@ -145,6 +146,12 @@ TRICKY: list = [
     _good(conversation_id="dup"),
     _good(conversation_id="dup", team="second"),
     _good(conversation_id="dup", team="third"),
+    # a repeated key: the first occurrence counts, on both paths
+    '{"conversation_id": "key-twice", "channel": "chat", "started_at": "2026-03-02T09:00:00Z",'
+    ' "messages": [{"role": "customer", "text": "first", "text": "second"}], "channel": "fax"}',
+    '{"conversation_id": "key-twice-2", "channel": "chat", "started_at": "2026-03-02T09:00:00Z",'
+    ' "csat": {"score": 2, "score": 5}, "team": null, "team": "t",'
+    ' "messages": [{"role": "customer", "text": "hi"}], "conversation_id": "other"}',
 ]
 
 
@@ -155,7 +162,13 @@ def test_the_sql_fast_path_equals_the_pydantic_contract(write_day: WriteDay) -> 
     for name in ("conversations", "messages", "quarantine", "files"):
         assert fast[name].equals(reference[name]), name
     kept = fast["conversations"].column("conversation_id").to_pylist()
-    assert {"ok-1", "ok-7", "ok-13", "  padded  ", "ü", "dup"} <= set(kept)
+    assert {"ok-1", "ok-7", "ok-13", "  padded  ", "ü", "dup", "key-twice", "key-twice-2"} <= set(
+        kept
+    )
+    twice = fast["conversations"].filter(pc.field("conversation_id") == "key-twice-2").to_pylist()
+    assert (twice[0]["csat_score"], twice[0]["team"]) == (2, None)
+    texts = fast["messages"].filter(pc.field("conversation_id") == "key-twice")["text"]
+    assert texts.to_pylist() == ["first"]
     assert fast["quarantine"].num_rows + len(kept) == sum(fast["files"].column("lines").to_pylist())
 
 
