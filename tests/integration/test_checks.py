@@ -9,19 +9,16 @@ each threshold for real, while the blocking accounting check still passes (nothi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
-import duckdb
 import pytest
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
-    DagsterInstance,
 )
 
-from tests.conftest import conversation, jsonl
+from tests.conftest import conversation
+from tests.dagster_env import DagsterEnv, dagster_env
 
 pytestmark = pytest.mark.integration
 
@@ -95,75 +92,34 @@ def _bad_day(day: date) -> dict[str, list]:
     return {"a.jsonl": poor + unratable, "b.jsonl": broken}
 
 
-@dataclass
-class Env:
-    landing: Path
-    warehouse: Path
-    instance: DagsterInstance
-
-    def write(self, day: date, files: dict[str, list]) -> None:
-        folder = self.landing / day.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, records in files.items():
-            (folder / name).write_bytes(jsonl(records))
-
-    def run(self, day: date, with_marts: bool = False):
-        """The day's Python stages and their checks; with_marts: the whole daily job, with
-        `dbt build` of every model and the checks on the marts."""
-        from orchestration.definitions import build_defs
-
-        return (
-            build_defs()
-            .resolve_job_def("daily_cx_job")
-            .execute_in_process(
-                partition_key=day.isoformat(),
-                instance=self.instance,
-                asset_selection=None if with_marts else PYTHON_STAGES,
-            )
-        )
-
-    def query(self, sql: str) -> list[tuple]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql).fetchall()
-
-
 def _checks(result) -> dict[str, object]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    root = tmp_path_factory.mktemp("checks")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CX_LANDING_DIR", str(root / "landing"))
-        mp.setenv("CX_LAKE_DIR", str(root / "lake"))
-        mp.setenv("CX_WAREHOUSE_PATH", str(root / "warehouse.duckdb"))
-        mp.setenv("CX_SCORE_SHIFT_MIN_HISTORY_DAYS", "2")
-        mp.delenv("CX_JUDGE_BASE_URL", raising=False)
-        for name in (
-            "CX_MAX_QUARANTINE_RATE",
-            "CX_MAX_JUDGE_FAILURE_RATE",
-            "CX_MAX_SCORE_SHIFT_PSI",
-        ):
-            mp.delenv(name, raising=False)
-        with DagsterInstance.ephemeral() as instance:
-            yield Env(root / "landing", root / "warehouse.duckdb", instance)
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterEnv]:
+    with dagster_env(
+        tmp_path_factory.mktemp("checks"),
+        settings={"CX_SCORE_SHIFT_MIN_HISTORY_DAYS": "2"},
+        unset=("CX_MAX_QUARANTINE_RATE", "CX_MAX_JUDGE_FAILURE_RATE", "CX_MAX_SCORE_SHIFT_PSI"),
+    ) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
-def history(env: Env):
+def history(env: DagsterEnv):
     """The first two days through the Python stages, the third through the whole job."""
     for day in HISTORY:
         env.write(day, _ordinary_day(day))
     for day in HISTORY[:-1]:
-        assert env.run(day).success
-    return env.run(HISTORY[-1], with_marts=True)
+        assert env.run(day, PYTHON_STAGES).success
+    return env.run(HISTORY[-1])
 
 
 @pytest.fixture(scope="module")
-def bad_day(env: Env, history):
+def bad_day(env: DagsterEnv, history):
     env.write(BAD_DAY, _bad_day(BAD_DAY))
-    return env.run(BAD_DAY)
+    return env.run(BAD_DAY, PYTHON_STAGES)
 
 
 def test_an_ordinary_day_passes_every_check(history) -> None:
@@ -206,7 +162,7 @@ def test_every_scoring_partition_carries_its_summary(history) -> None:
     assert "| shipping |" in spotlight and "0408-004" in spotlight
 
 
-def test_a_bad_day_fails_each_threshold_but_loses_nothing(env: Env, bad_day) -> None:
+def test_a_bad_day_fails_each_threshold_but_loses_nothing(env: DagsterEnv, bad_day) -> None:
     assert bad_day.success  # the warnings do not stop the run
     checks = _checks(bad_day)
     assert checks["every_conversation_accounted_for"].passed  # blocking, and nothing was lost
@@ -238,11 +194,11 @@ def test_a_bad_day_fails_each_threshold_but_loses_nothing(env: Env, bad_day) -> 
     ) == [(1,)]
 
 
-def test_thresholds_are_settings(env: Env, bad_day, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_thresholds_are_settings(env: DagsterEnv, bad_day, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CX_MAX_QUARANTINE_RATE", "0.4")
     monkeypatch.setenv("CX_MAX_JUDGE_FAILURE_RATE", "0.2")
     monkeypatch.setenv("CX_MAX_SCORE_SHIFT_PSI", "50")
-    checks = _checks(env.run(BAD_DAY))
+    checks = _checks(env.run(BAD_DAY, PYTHON_STAGES))
     for name in (
         "quarantine_rate_below_threshold",
         "judge_failure_rate_below_threshold",
@@ -253,7 +209,7 @@ def test_thresholds_are_settings(env: Env, bad_day, monkeypatch: pytest.MonkeyPa
     assert checks["score_distribution_stable"].metadata["threshold"].value == 50
 
 
-def test_the_demo_printout_reads_the_spotlight_from_the_marts(env: Env, history) -> None:
+def test_the_demo_printout_reads_the_spotlight_from_the_marts(env: DagsterEnv, history) -> None:
     from orchestration.demo.headline import headline
 
     result = headline(env.warehouse)

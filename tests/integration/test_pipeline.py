@@ -11,15 +11,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterInstance
 
 from tests.conftest import conversation, jsonl
+from tests.dagster_env import DagsterEnv, dagster_env
 
 pytestmark = pytest.mark.integration
 
@@ -80,50 +79,19 @@ def _day_1_files() -> dict[str, list]:
     }
 
 
-@dataclass
-class Env:
-    landing: Path
-    warehouse: Path
-    instance: DagsterInstance
-
-    def write(self, day: date, files: dict[str, list]) -> None:
-        folder = self.landing / day.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.jsonl"):
-            old.unlink()
-        for name, records in files.items():
-            (folder / name).write_bytes(jsonl(records))
-
-    def run_day(self, day: date):
-        from orchestration.definitions import build_defs
-
-        job = build_defs().resolve_job_def("daily_cx_job")
-        return job.execute_in_process(partition_key=day.isoformat(), instance=self.instance)
-
-    def query(self, sql: str) -> list[tuple]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql).fetchall()
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterEnv]:
+    with dagster_env(tmp_path_factory.mktemp("pipeline")) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    root = tmp_path_factory.mktemp("pipeline")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CX_LANDING_DIR", str(root / "landing"))
-        mp.setenv("CX_LAKE_DIR", str(root / "lake"))
-        mp.setenv("CX_WAREHOUSE_PATH", str(root / "warehouse.duckdb"))
-        mp.delenv("CX_JUDGE_BASE_URL", raising=False)
-        with DagsterInstance.ephemeral() as instance:
-            yield Env(root / "landing", root / "warehouse.duckdb", instance)
-
-
-@pytest.fixture(scope="module")
-def day_1(env: Env):
+def day_1(env: DagsterEnv):
     env.write(DAY_1, _day_1_files())
-    return env.run_day(DAY_1)
+    return env.run(DAY_1)
 
 
-def test_day_materialises_every_stage_and_passes_its_checks(env: Env, day_1) -> None:
+def test_day_materialises_every_stage_and_passes_its_checks(env: DagsterEnv, day_1) -> None:
     assert day_1.success
     materialised = {e.asset_key.to_user_string() for e in day_1.get_asset_materialization_events()}
     assert {"raw_conversations", "conversation_scores", "warehouse_partition"} <= materialised
@@ -137,7 +105,7 @@ def test_day_materialises_every_stage_and_passes_its_checks(env: Env, day_1) -> 
     assert dbt_checks and all(dbt_checks.values()), dbt_checks
 
 
-def test_every_line_is_scored_or_quarantined(env: Env, day_1) -> None:
+def test_every_line_is_scored_or_quarantined(env: DagsterEnv, day_1) -> None:
     assert env.query(
         "select lines_in, conversations_loaded, conversations_scored, "
         "conversations_quarantined from raw.partition_loads"
@@ -153,7 +121,7 @@ def test_every_line_is_scored_or_quarantined(env: Env, day_1) -> None:
     )
 
 
-def test_marts_carry_handler_scores_and_csat(env: Env, day_1) -> None:
+def test_marts_carry_handler_scores_and_csat(env: DagsterEnv, day_1) -> None:
     rows = dict(env.query("select conversation_id, handler from marts.fct_conversation_scores"))
     assert rows == {
         "c-ai": "ai_only",
@@ -188,13 +156,13 @@ _SNAPSHOT = {
 }
 
 
-def _snapshot(env: Env) -> dict[str, list[tuple]]:
+def _snapshot(env: DagsterEnv) -> dict[str, list[tuple]]:
     return {name: sorted(env.query(sql), key=repr) for name, sql in _SNAPSHOT.items()}
 
 
-def test_rerun_replaces_the_partition_exactly(env: Env, day_1) -> None:
+def test_rerun_replaces_the_partition_exactly(env: DagsterEnv, day_1) -> None:
     before = _snapshot(env)
-    assert env.run_day(DAY_1).success
+    assert env.run(DAY_1).success
     assert _snapshot(env) == before
 
     # The day's files change (a conversation withdrawn): the rerun replaces the day, no leftovers.
@@ -205,7 +173,7 @@ def test_rerun_replaces_the_partition_exactly(env: Env, day_1) -> None:
         if not (isinstance(r, dict) and r["conversation_id"] == "c-human")
     ]
     env.write(DAY_1, files)
-    assert env.run_day(DAY_1).success
+    assert env.run(DAY_1).success
     ids = {r[0] for r in env.query("select conversation_id from marts.fct_conversation_scores")}
     assert "c-human" not in ids and "c-ai" in ids
     assert env.query("select count(*) from raw.messages where conversation_id = 'c-human'") == [
@@ -213,11 +181,11 @@ def test_rerun_replaces_the_partition_exactly(env: Env, day_1) -> None:
     ]
 
     env.write(DAY_1, _day_1_files())
-    assert env.run_day(DAY_1).success
+    assert env.run(DAY_1).success
     assert _snapshot(env) == before
 
 
-def test_second_day_adds_without_touching_the_first(env: Env, day_1) -> None:
+def test_second_day_adds_without_touching_the_first(env: DagsterEnv, day_1) -> None:
     env.write(
         DAY_2,
         {
@@ -237,7 +205,7 @@ def test_second_day_adds_without_touching_the_first(env: Env, day_1) -> None:
         ),
         key=repr,
     )
-    assert env.run_day(DAY_2).success
+    assert env.run(DAY_2).success
     by_day = dict(
         env.query(
             "select conversation_date, count(*) from marts.fct_conversation_scores group by 1"
@@ -293,7 +261,7 @@ def test_cli_materialises_a_partition_from_the_repo_root(tmp_path: Path) -> None
         assert con.execute("select count(*) from marts.fct_conversation_scores").fetchone() == (2,)
 
 
-def test_headline_reads_the_marts(env: Env, day_1) -> None:
+def test_headline_reads_the_marts(env: DagsterEnv, day_1) -> None:
     from orchestration.demo.headline import headline
 
     result = headline(env.warehouse)
