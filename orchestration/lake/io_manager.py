@@ -5,7 +5,8 @@ returns them as a `LakePartition`; this IO manager moves that folder into place,
 partition's folder whole, and hands the next stage a `LakePartition` of the stored folder, read
 lazily (no stage ever holds a whole day in memory because of the hand-off). A plain
 `dict[str, pyarrow.Table]` is written table by table. Built on Dagster's `UPathIOManager`: on an
-S3/GCS path (fsspec) the folder is uploaded, and downloaded to a local temp folder to read.
+S3/GCS path (fsspec) the folder is uploaded, and downloaded to a local temp folder to read
+(removed when the partition object is released; tested against fsspec's memory file system).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,16 +80,24 @@ def write_tables(path: UPath, obj: Tables) -> None:
         return
     path.mkdir(parents=True, exist_ok=True)
     for name, table in obj.items():
-        pq.write_table(table, str(path / f"{name}.parquet"), compression="zstd")
+        with (path / f"{name}.parquet").open("wb") as handle:  # through fsspec when remote
+            pq.write_table(table, handle, compression="zstd")
 
 
 def read_tables(path: UPath) -> LakePartition:
-    """The partition at `path`, read lazily (a remote one is downloaded to a temp folder)."""
+    """The partition at `path`, read lazily. A remote one is downloaded to a temp folder, which
+    is removed once the returned partition is no longer referenced (or at exit)."""
     if _local(path):
         return LakePartition(Path(str(path)))
     local = Path(tempfile.mkdtemp(prefix="cx-lake-"))
-    path.fs.get(f"{path}/", str(local), recursive=True)
-    return LakePartition(local)
+    try:
+        path.fs.get(f"{path}/", f"{local}/", recursive=True)
+    except BaseException:
+        shutil.rmtree(local, ignore_errors=True)
+        raise
+    partition = LakePartition(local)
+    weakref.finalize(partition, shutil.rmtree, local, True)
+    return partition
 
 
 class ParquetTablesIOManager(UPathIOManager):

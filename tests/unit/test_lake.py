@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import date
 from pathlib import Path
 
@@ -48,6 +49,26 @@ def test_the_io_manager_moves_a_staged_partition_over_the_old_one(tmp_path: Path
     back = read_tables(stored)
     assert isinstance(back, LakePartition)
     assert back["t"].to_pylist() == [{"n": 9, "s": "z"}]
+
+
+def test_a_remote_lake_uploads_replaces_and_downloads_a_partition(tmp_path: Path) -> None:
+    """fsspec's in-memory file system stands in for S3/GCS (the same fsspec calls)."""
+    stored = UPath(f"memory:///cx-test-{tmp_path.name}/asset/2026-03-02")
+    write_tables(stored, {"t": pa.table({"n": [1, 2], "s": ["a", "b"]})})
+    staged = staging_folder(tmp_path / "lake", "asset")
+    with PartitionWriter(staged, {"t": SCHEMAS["t"]}) as writer:
+        writer.append("t", pa.table({"n": [9], "s": ["z"]}))
+        new = writer.close()
+    write_tables(stored, new)  # uploaded over the old partition
+    assert not staged.exists()
+    assert sorted(p.name for p in stored.iterdir()) == ["t.parquet"]
+    back = read_tables(stored)
+    local = back.folder
+    assert back["t"].to_pylist() == [{"n": 9, "s": "z"}]
+    del back
+    gc.collect()
+    assert not local.exists()  # the download goes with the partition
+    stored.fs.rm(str(stored.parent.parent), recursive=True)
 
 
 def test_a_failed_stage_leaves_no_staging_folder(tmp_path: Path) -> None:
