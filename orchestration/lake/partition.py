@@ -108,8 +108,10 @@ class PartitionWriter:
         self.schemas = dict(schemas)
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._adopted: set[str] = set()
+        self._closed = False
 
     def _writer(self, name: str) -> pq.ParquetWriter:
+        self._check_open()
         if name not in self._writers:
             self._writers[name] = pq.ParquetWriter(
                 self.folder / f"{name}.parquet", self.schemas[name], compression="zstd"
@@ -132,6 +134,7 @@ class PartitionWriter:
     def adopt(self, name: str, path: Path) -> None:
         """Take a finished Parquet file as the table `name` (renamed into the folder, no copy);
         its schema must be the table's."""
+        self._check_open()
         if name in self._writers or name in self._adopted:
             raise ValueError(f"table {name!r} is already written")
         if not pq.read_schema(path).equals(self.schemas[name]):
@@ -140,18 +143,27 @@ class PartitionWriter:
         self._adopted.add(name)
 
     def close(self) -> LakePartition:
-        for name in self.schemas:
-            if name not in self._adopted:
-                self._writer(name)
+        """Finish every file and return the partition; again after closing (or after the
+        `with` block), only the partition: an undeclared table is never rewritten empty."""
+        if not self._closed:
+            for name in self.schemas:
+                if name not in self._adopted:
+                    self._writer(name)
+            self._finish()
+        return LakePartition(self.folder)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"the partition writer of {self.folder} is closed")
+
+    def _finish(self) -> None:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
-        return LakePartition(self.folder)
+        self._closed = True
 
     def __enter__(self) -> PartitionWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        self._finish()

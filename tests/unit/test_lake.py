@@ -34,6 +34,9 @@ def test_a_partition_is_written_in_batches_and_read_lazily(tmp_path: Path) -> No
     assert partition["t"].schema == SCHEMAS["t"]
     with pytest.raises(KeyError, match="no table 'missing'"):
         partition.path("missing")
+    assert writer.close().num_rows("t") == 10  # closing again rewrites nothing
+    with pytest.raises(ValueError, match="is closed"):
+        writer.append("t", pa.table({"n": [1], "s": ["x"]}))
 
 
 def test_the_io_manager_moves_a_staged_partition_over_the_old_one(tmp_path: Path) -> None:
