@@ -143,8 +143,9 @@ class PartitionWriter:
         self._adopted.add(name)
 
     def close(self) -> LakePartition:
-        """Finish every file and return the partition; again after closing (or after the
-        `with` block), only the partition: an undeclared table is never rewritten empty."""
+        """Finish every file (a declared table never written is written empty) and return the
+        partition. Once closed (also by the `with` block) it only returns the partition again:
+        no table is rewritten."""
         if not self._closed:
             for name in self.schemas:
                 if name not in self._adopted:
