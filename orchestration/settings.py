@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         validation_alias="CX_MODEL_DIR",
         description="Where the trained offline judge's artifact and card live.",
     )
+    judge_own_labels: Path | None = Field(
+        None,
+        description="A folder of your own labelled conversations (contract JSONL with "
+        "human_score or an answered csat.score) the trained judge also learns from, one model "
+        "per file.",
+    )
     start_date: date = Field(date(2025, 1, 1), description="First daily partition.")
     schedule_hour: int = Field(1, ge=0, le=23, description="UTC hour the daily run starts.")
     max_quarantine_rate: float = Field(
@@ -100,6 +106,10 @@ def get_settings() -> Settings:
     settings = Settings()
     for name in ("landing_dir", "lake_dir", "warehouse_path", "data_dir", "trained_model_dir"):
         object.__setattr__(settings, name, settings.resolved(getattr(settings, name)))
+    if settings.judge_own_labels is not None:
+        object.__setattr__(
+            settings, "judge_own_labels", settings.resolved(settings.judge_own_labels)
+        )
     # dbt reads the warehouse path from the same variable; make it absolute for every process
     # Dagster starts, so Python and dbt can never disagree about which file is the warehouse.
     os.environ["CX_WAREHOUSE_PATH"] = str(settings.warehouse_path)

@@ -17,7 +17,7 @@ from orchestration.judge.base import Judge
 from orchestration.judge.offline import OfflineJudge
 from orchestration.judge.trained import NoLabelledDataError, TrainedJudge, load_trained_judge
 from orchestration.judge.trained.artifact import ARTIFACT_NAME, CARD_NAME
-from orchestration.judge.trained.data import load_labelled
+from orchestration.judge.trained.data import load_labelled, load_own_labels
 from orchestration.judge.trained.features import observe_many
 from orchestration.judge.trained.train import evaluate, train
 
@@ -139,7 +139,9 @@ def test_same_seed_trains_the_same_model(data_dir: Path, tmp_path: Path) -> None
     a, b = first.model.predict(items), second.model.predict(items)  # type: ignore[arg-type]
     np.testing.assert_array_equal(a.probability, b.probability)
     np.testing.assert_array_equal(a.score, b.score)
-    assert first.model.threshold == second.model.threshold
+    assert a.family == b.family
+    for name, family in first.model.families.items():
+        assert family.threshold == second.model.families[name].threshold
 
 
 def test_a_small_labelled_set_trains_and_scores(data_dir: Path, tmp_path: Path) -> None:
@@ -154,6 +156,11 @@ def test_a_small_labelled_set_trains_and_scores(data_dir: Path, tmp_path: Path) 
     card = json.loads((tmp_path / "models" / CARD_NAME).read_text())
     assert card["training_rows"] == {"stc3_dev": 20, "uss_MWOZ": 12, "uss_SGD": 8}
     assert card["subscore_models"] == []  # 20 helpdesk rows: too few for sub-score models
+    # One model per source family, each on its own sets only.
+    assert {name: f["training_sets"] for name, f in card["families"].items()} == {
+        "stc3_dev": ["stc3_dev"],
+        "uss": ["uss_MWOZ", "uss_SGD"],
+    }
 
 
 def test_missing_artifact_is_trained_on_first_use_and_logged(
@@ -219,8 +226,14 @@ def test_a_bad_labelled_record_names_the_record_and_field(tmp_path: Path) -> Non
 def test_the_report_is_out_of_fold_per_set_and_per_held_out_source(data_dir: Path) -> None:
     data = load_labelled(data_dir)
     observed = observe_many(OfflineJudge(), [e.conversation for e in data.examples])
-    report = evaluate(data, observed, seed=0)  # type: ignore[arg-type]
+    report = evaluate(data, observed, seed=0, repeats=2)  # type: ignore[arg-type]
     kfold = report["grouped_kfold"]
+    assert kfold["seed"] == 0
+    repeated = kfold["repeated"]
+    assert repeated["seeds"] == [0, 1]
+    f1 = repeated["sets"]["stc3_dev"]["f1_4_5"]
+    assert f1["min"] <= kfold["sets"]["stc3_dev"]["f1_4_5"] <= f1["max"]
+    assert f1["min"] <= f1["mean"] <= f1["max"]
     assert set(kfold["sets"]) == {"stc3_dev", "uss", "uss_MWOZ", "uss_SGD"}
     assert kfold["sets"]["stc3_dev"]["n"] == 20
     assert kfold["sets"]["stc3_dev"]["human_share_4_5"] == 0.4
@@ -249,3 +262,110 @@ def test_the_resource_uses_the_trained_judge_or_falls_back_with_a_warning(
         judge = JudgeResource().build()
     assert type(judge) is OfflineJudge
     assert any("rule-based offline judge" in r.getMessage() for r in caplog.records)
+
+
+def test_each_family_has_its_own_model_and_conversations_go_to_the_one_they_resemble(
+    tmp_path: Path,
+) -> None:
+    """Opposite labels for the same kind of words in two families: each family's model keeps
+    its own people's view, and the router sends a conversation by its customer's words."""
+    folder = tmp_path / "data"
+    stc3 = [_stc3(f"s{i}", t, 5) for i, t in enumerate(HAPPY)]
+    stc3 += [_stc3(f"su{i}", t, 2) for i, t in enumerate(UNHAPPY)]
+    # USS raters here call the *complaints* 4-5 (an odd source, to tell the models apart); its
+    # customers also talk about trains, which the helpdesk customers never do.
+    train_words = ("I need a train to Cambridge on Friday.", "Booked.", "")
+    uss = [
+        _uss(f"u{i}", "MWOZ", (train_words[0], t[1], t[2]), 4) for i, t in enumerate(UNHAPPY)
+    ] + [_uss(f"uh{i}", "MWOZ", (train_words[0], t[1], t[2]), 2) for i, t in enumerate(HAPPY)]
+    _write(
+        folder, "stc3_dch1_en.dev.jsonl", stc3 + [_stc3(f"x{i}", t, 5) for i, t in enumerate(HAPPY)]
+    )
+    _write(folder, "uss.jsonl", uss + [_uss(f"v{i}", "MWOZ", (train_words[0], t[1], t[2]), 4)
+                                       for i, t in enumerate(UNHAPPY)])  # fmt: skip
+    model = train(folder, tmp_path / "m", seed=0, report=False).model
+    assert list(model.families) == ["stc3_dev", "uss"]
+    assert model.router is not None
+    helpdesk_like = NEW_UNHAPPY
+    uss_like = _conversation("new-train", (train_words[0], "Please contact the hotline.",
+                                           "Useless, still nothing, terrible."))  # fmt: skip
+    items = observe_many(OfflineJudge(), [helpdesk_like, uss_like])
+    prediction = model.predict(items, explain=True)  # type: ignore[arg-type]
+    assert prediction.family == ["stc3_dev", "uss"]
+    assert prediction.positive.tolist() == [False, True]
+    assert all(prediction.drivers)
+
+
+def test_a_family_without_both_labels_trains_with_another(data_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    records = [json.loads(r) for r in (data_dir / "uss.jsonl").read_text().splitlines()]
+    _write(
+        folder,
+        "stc3_dch1_en.dev.jsonl",
+        [json.loads(r) for r in (data_dir / "stc3_dch1_en.dev.jsonl").read_text().splitlines()],
+    )
+    _write(folder, "uss.jsonl", [r for r in records if r["human_score"] < 4])  # fmt: skip
+    result = train(folder, tmp_path / "m", seed=0, report=False)
+    assert list(result.model.families) == ["stc3_dev"]
+    assert result.model.router is None
+    assert result.card["families"]["stc3_dev"]["training_sets"] == ["stc3_dev", "uss_MWOZ"]
+
+
+def _own(cid: str, turns: tuple[str, ...], **label: object) -> dict:
+    record = _conversation(cid, turns).model_dump(mode="json", exclude_none=True)
+    return {**record, **label}
+
+
+def test_own_labelled_files_train_their_own_family(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A team's own labels (contract JSONL; human_score, else the answered survey) become one
+    more training set and family; unlabelled records are left out and logged."""
+    own = tmp_path / "own"
+    records = [_own(f"acme-h{i}", t, human_score=5) for i, t in enumerate(HAPPY)]
+    records += [_own(f"acme-u{i}", t, csat={"score": 1}) for i, t in enumerate(UNHAPPY)]
+    records += [_own(f"acme-x{i}", t, human_score=4) for i, t in enumerate(HAPPY)]
+    records.append(_own("acme-none", NEUTRAL[0]))  # no label: skipped
+    _write(own, "acme.jsonl", records)
+    with caplog.at_level(logging.WARNING, logger="orchestration.judge.trained"):
+        result = train(data_dir, tmp_path / "m", seed=0, report=False, own_labels=own)
+    assert "acme" in result.model.families
+    assert result.card["training_rows"]["acme"] == 12
+    assert result.card["families"]["acme"]["training_sets"] == ["acme"]
+    assert result.card["own_labels"] == str(own)
+    assert any("1 records without a label" in r.getMessage() for r in caplog.records)
+    judge = load_trained_judge(model_dir=tmp_path / "m", data_dir=data_dir, own_labels=own)
+    assert "acme" in judge.training_sets  # evals marks an `acme.jsonl` input in-sample
+
+
+def test_an_artifact_trained_without_the_configured_own_labels_is_retrained(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    own = tmp_path / "own"
+    _write(own, "acme.jsonl", [_own(f"a{i}", t, human_score=5 if i < 4 else 2)
+                               for i, t in enumerate(HAPPY + UNHAPPY)])  # fmt: skip
+    plain = load_trained_judge(model_dir=tmp_path / "m", data_dir=data_dir)
+    assert "acme" not in plain.training_sets
+    mine = load_trained_judge(model_dir=tmp_path / "m", data_dir=data_dir, own_labels=own)
+    assert "acme" in mine.training_sets
+    assert mine.version != plain.version
+
+
+@pytest.mark.parametrize(
+    ("name", "record", "message"),
+    [
+        ("acme.jsonl", {"human_score": 7},
+         r"acme\.jsonl:1 \(conversation_id='bad'\) field 'human_score': 7"),
+        ("acme.jsonl", {"human_score": 4, "annotator_scores": [4, "five"]},
+         r"acme\.jsonl:1 \(conversation_id='bad'\) field 'annotator_scores'"),
+        ("acme.jsonl", {"human_score": 4, "channel": "pigeon"},
+         r"acme\.jsonl:1 \(conversation_id='bad'\) field 'channel'"),
+        ("stc3_dev.jsonl", {"human_score": 4}, r"is a public set's"),
+    ],
+)  # fmt: skip
+def test_a_bad_own_labelled_record_names_the_file_line_and_field(
+    tmp_path: Path, name: str, record: dict, message: str
+) -> None:
+    _write(tmp_path / "own", name, [{**_own("bad", HAPPY[0]), **record}])
+    with pytest.raises(ValueError, match=message):
+        load_own_labels(tmp_path / "own")

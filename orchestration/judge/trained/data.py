@@ -9,6 +9,8 @@ helpdesk set, the raters' median A (task accomplished) and E (efficiency), on 1-
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ __all__ = [
     "LabelledExample",
     "NoLabelledDataError",
     "load_labelled",
+    "load_own_labels",
     "to_labelled",
 ]
 
@@ -32,6 +35,8 @@ __all__ = [
 #: then holds out one source of dialogues (and its way of labelling) at a time.
 LABELLED_SOURCES = ("stc3_dev", "uss")
 _PLACEHOLDER_START = "2025-01-01T00:00:00Z"
+
+log = logging.getLogger(__name__)
 
 
 class NoLabelledDataError(FileNotFoundError):
@@ -143,11 +148,95 @@ def to_labelled(source: str, raws: Iterable[Mapping[str, Any]]) -> list[Labelled
     return out
 
 
-def load_labelled(data_dir: Path) -> LabelledData:
-    """Every labelled public set found in `data_dir`; raises `NoLabelledDataError` if none."""
+def _own_label(raw: Mapping[str, Any], conversation: Conversation, where: str) -> int | None:
+    """`human_score` (1..5) when present, else the answered survey's `csat.score`, else None."""
+    value = raw.get("human_score")
+    if value is None:
+        return conversation.csat.score if conversation.csat is not None else None
+    if type(value) is not int or not 1 <= value <= 5:
+        raise ValueError(f"{where} field 'human_score': {value!r} is not an integer 1..5")
+    return value
+
+
+def load_own_labels(folder: Path) -> list[LabelledExample]:
+    """Your own labelled conversations: every `*.jsonl` file in `folder`, one training set (and
+    its own family, i.e. its own model) per file, named by the file's stem.
+
+    Each line is a record in the input contract (validated by the pipeline's `parse_record`)
+    with a label: a top-level `human_score` (1..5) or, without one, the answered survey's
+    `csat.score`; an optional `annotator_scores` list gives the raters' mean. A record without
+    a label is skipped (logged); any other bad line raises `ValueError` naming the file, line,
+    conversation_id and field. A file whose stem is a public set's name (or `uss_...`) is
+    refused: its rows would join that set's family.
+    """
+    from orchestration.contract.parse import ContractError, parse_record
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"own labels folder {folder} does not exist (CX_JUDGE_OWN_LABELS, --own-labels)"
+        )
+    out: list[LabelledExample] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        name = path.stem
+        if name in LABELLED_SOURCES or name.startswith("uss_"):
+            raise ValueError(f"{path}: the name {name!r} is a public set's; rename the file")
+        unlabelled = 0
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                parsed = parse_record(line.rstrip(b"\r\n"), path.name, number)
+                if isinstance(parsed, ContractError):
+                    raise ValueError(str(parsed))
+                raw = json.loads(line)
+                where = f"{path.name}:{number} (conversation_id={parsed.conversation_id!r})"
+                label = _own_label(raw, parsed, where)
+                if label is None:
+                    unlabelled += 1
+                    continue
+                annotators = raw.get("annotator_scores")
+                if annotators is not None and (
+                    not isinstance(annotators, list)
+                    or not annotators
+                    or any(type(a) is not int or not 1 <= a <= 5 for a in annotators)
+                ):
+                    raise ValueError(
+                        f"{where} field 'annotator_scores': not a list of integers 1..5"
+                    )
+                ai = any(m.author_kind == "ai" for m in parsed.messages)
+                out.append(
+                    LabelledExample(
+                        conversation=parsed,
+                        set_name=name,
+                        group=parsed.conversation_id,
+                        handler="ai" if ai else "human",
+                        score=label,
+                        score_mean=sum(annotators) / len(annotators) if annotators else label,
+                        positive_share=(
+                            sum(a >= 4 for a in annotators) / len(annotators)
+                            if annotators
+                            else float(label >= 4)
+                        ),
+                        resolution=None,
+                        efficiency=None,
+                    )
+                )
+        if unlabelled:
+            log.warning("%s: %d records without a label (no human_score, no answered survey) "
+                        "left out of training", path, unlabelled)  # fmt: skip
+    return out
+
+
+def load_labelled(data_dir: Path, own_labels: Path | None = None) -> LabelledData:
+    """Every labelled public set found in `data_dir`, and your own labelled files in
+    `own_labels` (`load_own_labels`) when given; raises `NoLabelledDataError` if none."""
+    own = load_own_labels(own_labels) if own_labels is not None else []
     try:
         sources = read_sources(Path(data_dir))
     except FileNotFoundError as error:
+        if own:
+            return LabelledData(own)
         raise NoLabelledDataError(
             f"no labelled data to train the judge on: {error} (set CX_DATA_DIR to the folder "
             f"holding {', '.join(SOURCE_FILES[s] for s in LABELLED_SOURCES)})"
@@ -155,6 +244,7 @@ def load_labelled(data_dir: Path) -> LabelledData:
     examples: list[LabelledExample] = []
     for source in LABELLED_SOURCES:
         examples.extend(to_labelled(source, sources.get(source, [])))
+    examples.extend(own)
     if not examples:
         raise NoLabelledDataError(
             f"no labelled conversation in {data_dir} (set CX_DATA_DIR to the folder holding "

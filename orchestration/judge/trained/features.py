@@ -12,7 +12,9 @@ never used (the demo synthesises them, the labelled sets have none).
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,7 +37,16 @@ from orchestration.judge.rubric import (
 )
 from orchestration.judge.verdict import VerdictBody
 
-__all__ = ["CUE_NAMES", "TEXT_FIELDS", "Observed", "cue_matrix", "observe_many", "text_fields"]
+__all__ = [
+    "CUE_NAMES",
+    "TEXT_FIELDS",
+    "Observed",
+    "cue_matrix",
+    "customer_words",
+    "observe_many",
+    "text_fields",
+    "words",
+]
 
 TEXT_FIELDS = ("customer", "last_customer", "agent")
 
@@ -73,6 +84,23 @@ CUE_NAMES = (
     "first_unhappy",
     "no_agent_reply",
 )
+
+
+#: scikit-learn's default token pattern (words of two or more letters or digits).
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+
+
+def words(text: str) -> list[str]:
+    """The words of an `Observed` text (already lower-cased), as the n-gram features split it."""
+    return _WORD.findall(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def customer_words(text: str) -> tuple[str, ...]:
+    """`words` of everything the customer wrote, cached: the router and the chosen family's
+    `customer` vectorizer split the same text. Only these texts go through the cache, so it
+    holds at most the last 1,024 (two of the judge's 512-conversation batches)."""
+    return tuple(_WORD.findall(text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,13 +18,13 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import joblib
 from pydantic import ValidationError
-from scipy import sparse
 
 from orchestration.contract.models import Conversation
 from orchestration.judge.base import BaseJudge, JudgeError
@@ -105,11 +105,10 @@ class TrainedJudge(BaseJudge):
         if not ok:
             return results
         items: list[Observed] = [observed[i] for i in ok]  # type: ignore[misc]
-        x = self._model.features(items)
-        prediction = self._model.predict_features(x)
+        prediction = self._model.predict(items, explain=True)
         for row, index in enumerate(ok):
             try:
-                results[index] = self._verdict(items[row], x, prediction, row)
+                results[index] = self._verdict(items[row], prediction, row)
             except ValidationError as error:
                 results[index] = JudgeError(
                     f"trained judge produced an invalid verdict for "
@@ -119,9 +118,7 @@ class TrainedJudge(BaseJudge):
                 )
         return results
 
-    def _verdict(
-        self, item: Observed, x: sparse.csr_matrix, prediction: Prediction, row: int
-    ) -> Verdict:
+    def _verdict(self, item: Observed, prediction: Prediction, row: int) -> Verdict:
         body = item.body
         subscores = {
             "resolution_score": resolution_score(body),
@@ -139,10 +136,12 @@ class TrainedJudge(BaseJudge):
         score = int(prediction.score[row])
         drivers = ", ".join(
             f"{'+' if weight > 0 else '-'}{_feature_label(name)}"
-            for name, weight in self._model.explain(x, row)
+            for name, weight in prediction.drivers[row]
         )
         estimates = ", ".join(
-            f"{name} {values[row]:.1f}" for name, values in prediction.subscores.items()
+            f"{name} {values[row]:.1f}"
+            for name, values in prediction.subscores.items()
+            if not math.isnan(values[row])
         )
         head = (
             f"Model score {score} (P(4-5) {prediction.probability[row]:.2f} vs threshold "
@@ -165,12 +164,17 @@ _CACHE: dict[tuple[str, float], TrainedJudge] = {}
 
 
 def load_trained_judge(
-    model_dir: Path | None = None, data_dir: Path | None = None, seed: int = 0
+    model_dir: Path | None = None,
+    data_dir: Path | None = None,
+    seed: int = 0,
+    own_labels: Path | None = None,
 ) -> TrainedJudge:
     """The trained judge from `model_dir` (default `CX_MODEL_DIR`), trained first if missing.
 
-    Missing artifact: trains it from `data_dir` (default `CX_DATA_DIR`) with `seed`, logging that
-    it does (no out-of-fold report: `python -m orchestration.judge.trained.train` prints one).
+    Missing artifact: trains it from `data_dir` (default `CX_DATA_DIR`) and `own_labels`
+    (default `CX_JUDGE_OWN_LABELS`, your own labelled files) with `seed`, logging that it does
+    (no out-of-fold report: `python -m orchestration.judge.trained.train` prints one). An
+    artifact trained with another own-labels folder (or without one) is stale and retrained.
     No labelled data there: raises `NoLabelledDataError` naming the folder and CX_DATA_DIR.
     """
     from orchestration.settings import get_settings
@@ -178,10 +182,12 @@ def load_trained_judge(
     settings = get_settings()
     model_dir = Path(model_dir) if model_dir is not None else settings.trained_model_dir
     data_dir = Path(data_dir) if data_dir is not None else settings.data_dir
+    if own_labels is None:
+        own_labels = settings.judge_own_labels
     artifact, card_path = model_dir / ARTIFACT_NAME, model_dir / CARD_NAME
     with _LOCK:
-        if not _is_current(artifact, card_path):
-            _train_once(model_dir, data_dir, seed)
+        if not _is_current(artifact, card_path, own_labels):
+            _train_once(model_dir, data_dir, seed, own_labels)
         key = (str(artifact), artifact.stat().st_mtime)
         if key not in _CACHE:
             card = _read_card(card_path)
@@ -192,11 +198,13 @@ def load_trained_judge(
         return _CACHE[key]
 
 
-def _is_current(artifact: Path, card_path: Path) -> bool:
-    return artifact.is_file() and _read_card(card_path) is not None
+def _is_current(artifact: Path, card_path: Path, own_labels: Path | None) -> bool:
+    card = _read_card(card_path)
+    wanted = None if own_labels is None else str(own_labels)
+    return artifact.is_file() and card is not None and card.get("own_labels") == wanted
 
 
-def _train_once(model_dir: Path, data_dir: Path, seed: int) -> None:
+def _train_once(model_dir: Path, data_dir: Path, seed: int, own_labels: Path | None) -> None:
     """Train into `model_dir` unless another process does it first (a file lock serialises
     the processes of a multiprocess run that all find the artifact missing)."""
     from orchestration.judge.trained.train import train
@@ -206,16 +214,17 @@ def _train_once(model_dir: Path, data_dir: Path, seed: int) -> None:
     with (model_dir / ".training.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if _is_current(artifact, card_path):
+            if _is_current(artifact, card_path, own_labels):
                 return  # another process trained it while this one waited
             log.warning(
                 "trained judge artifact %s is missing or stale; training it now from "
-                "CX_DATA_DIR=%s (seed %d)",
+                "CX_DATA_DIR=%s%s (seed %d)",
                 artifact,
                 data_dir,
+                "" if own_labels is None else f" and CX_JUDGE_OWN_LABELS={own_labels}",
                 seed,
             )
-            result = train(data_dir, model_dir, seed=seed, report=False)
+            result = train(data_dir, model_dir, seed=seed, report=False, own_labels=own_labels)
             log.warning(
                 "trained judge %s written to %s in %.1f s",
                 result.card["version"],

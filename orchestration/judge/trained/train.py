@@ -1,6 +1,7 @@
 """Train the judge on the labelled public sets and report it out of sample.
 
-    python -m orchestration.judge.trained.train [--seed 0] [--out DIR] [--data-dir DIR]
+    python -m orchestration.judge.trained.train [--seed 0] [--repeats 1] [--out DIR]
+                                                [--data-dir DIR]
 
 Reads every labelled set in `CX_DATA_DIR` (`data.load_labelled`), writes the artifact to `--out`
 (default `CX_MODEL_DIR`, `data/models/`, git-ignored: it holds n-grams of the helpdesk texts,
@@ -46,7 +47,13 @@ from orchestration.judge.trained.data import (
     load_labelled,
 )
 from orchestration.judge.trained.features import Observed, observe_many
-from orchestration.judge.trained.model import SUBSCORES, Targets, TrainedModel, fit_model
+from orchestration.judge.trained.model import (
+    SUBSCORES,
+    Targets,
+    TrainedModel,
+    family_of,
+    fit_model,
+)
 
 __all__ = [
     "ARTIFACT_NAME",
@@ -94,10 +101,6 @@ def _targets(examples: Sequence[LabelledExample]) -> Targets:
     )
 
 
-def _family(set_name: str) -> str:
-    return "uss" if set_name.startswith("uss_") else set_name
-
-
 def _set_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     return {
         "n": int(truth.size),
@@ -128,7 +131,7 @@ def _report_block(
     examples: Sequence[LabelledExample], truth: np.ndarray, predicted: np.ndarray
 ) -> dict[str, Any]:
     sets = np.array([e.set_name for e in examples])
-    families = np.array([_family(s) for s in sets])
+    families = np.array([family_of(s) for s in sets])
     per_set = {s: _set_metrics(truth[sets == s], predicted[sets == s]) for s in sorted(set(sets))}
     for family in sorted(set(families)):
         if family not in per_set:
@@ -144,34 +147,57 @@ def _report_block(
     }
 
 
-def evaluate(data: LabelledData, observed: Sequence[Observed], seed: int = 0) -> dict[str, Any]:
-    """Out-of-fold figures: grouped K-fold over the pooled sets and leave-one-dataset-out."""
+def evaluate(
+    data: LabelledData, observed: Sequence[Observed], seed: int = 0, repeats: int = 1
+) -> dict[str, Any]:
+    """Out-of-fold figures: grouped K-fold over the pooled sets and leave-one-dataset-out.
+
+    `repeats` > 1 repeats the grouped K-fold with seeds `seed`, `seed + 1`, ...: one split of a
+    few hundred conversations moves F1 by several points (the helpdesk set has 41 rated 4-5), so
+    `grouped_kfold.repeated` gives each set's F1 and share bias over every split (mean, min,
+    max); the rest of `grouped_kfold` is the first split's.
+    """
     examples = data.examples
     targets = _targets(examples)
     truth = targets.positive
     sets = np.array([e.set_name for e in examples])
     strata = np.array([f"{s}:{int(t)}" for s, t in zip(sets, truth, strict=True)])
     groups = np.array([e.group for e in examples])
-    report: dict[str, Any] = {}
-
-    predicted = np.zeros(len(examples), dtype=bool)
-    expected_sub = {name: np.full(len(examples), np.nan) for name in SUBSCORES}
     smallest = min(int(np.sum(strata == s)) for s in set(strata))
     folds = max(2, min(FOLDS, smallest))
-    split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
-    for train_idx, test_idx in split.split(np.zeros(len(examples)), strata, groups):
-        model = fit_model([observed[i] for i in train_idx], _subset(targets, train_idx), seed=seed)
-        prediction = model.predict([observed[i] for i in test_idx])
-        predicted[test_idx] = prediction.positive
-        for name, values in prediction.subscores.items():
-            expected_sub[name][test_idx] = values
-    report["grouped_kfold"] = {"folds": folds, **_report_block(examples, truth, predicted)}
-    report["grouped_kfold"]["subscores"] = _subscore_report(
-        examples, observed, targets, expected_sub
-    )
+    report: dict[str, Any] = {}
+
+    blocks = []
+    for split_seed in range(seed, seed + max(1, repeats)):
+        predicted = np.zeros(len(examples), dtype=bool)
+        expected_sub = {name: np.full(len(examples), np.nan) for name in SUBSCORES}
+        split = StratifiedGroupKFold(folds, shuffle=True, random_state=split_seed)
+        for train_idx, test_idx in split.split(np.zeros(len(examples)), strata, groups):
+            model = fit_model(
+                [observed[i] for i in train_idx], targets.take(train_idx), seed=split_seed
+            )
+            prediction = model.predict([observed[i] for i in test_idx])
+            predicted[test_idx] = prediction.positive
+            for name, values in prediction.subscores.items():
+                expected_sub[name][test_idx] = values
+        block = {"folds": folds, "seed": split_seed, **_report_block(examples, truth, predicted)}
+        block["subscores"] = _subscore_report(examples, observed, targets, expected_sub)
+        blocks.append(block)
+    report["grouped_kfold"] = blocks[0]
+    if len(blocks) > 1:
+        report["grouped_kfold"]["repeated"] = {
+            "seeds": [b["seed"] for b in blocks],
+            "sets": {
+                name: {
+                    key: _spread([b["sets"][name][key] for b in blocks])
+                    for key in ("f1_4_5", "share_bias_points")
+                }
+                for name in blocks[0]["sets"]
+            },
+        }
 
     holdouts: dict[str, np.ndarray] = {}
-    families = np.array([_family(s) for s in sets])
+    families = np.array([family_of(s) for s in sets])
     for family in sorted(set(families)):
         holdouts[family] = families == family
     for name in sorted(set(sets)):
@@ -182,7 +208,7 @@ def evaluate(data: LabelledData, observed: Sequence[Observed], seed: int = 0) ->
         train_idx, test_idx = np.flatnonzero(~held), np.flatnonzero(held)
         if train_idx.size == 0 or truth[train_idx].all() or not truth[train_idx].any():
             continue
-        model = fit_model([observed[i] for i in train_idx], _subset(targets, train_idx), seed)
+        model = fit_model([observed[i] for i in train_idx], targets.take(train_idx), seed)
         prediction = model.predict([observed[i] for i in test_idx])
         held_examples = [examples[i] for i in test_idx]
         block = _report_block(held_examples, truth[test_idx], prediction.positive)
@@ -191,13 +217,12 @@ def evaluate(data: LabelledData, observed: Sequence[Observed], seed: int = 0) ->
     return report
 
 
-def _subset(targets: Targets, index: np.ndarray) -> Targets:
-    return Targets(
-        positive=targets.positive[index],
-        mean=targets.mean[index],
-        subscores={name: values[index] for name, values in targets.subscores.items()},
-        sets=None if targets.sets is None else targets.sets[index],
-    )
+def _spread(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "mean": round(float(np.mean(values)), 4),
+        "min": round(float(np.min(values)), 4),
+        "max": round(float(np.max(values)), 4),
+    }
 
 
 def _subscore_report(
@@ -260,6 +285,18 @@ def _format_report(report: dict[str, Any]) -> str:
                     f"humans' gap {gap['human_gap_points']:+.1f} pts, "
                     f"excess {gap['excess_points']:+.1f} pts"
                 )
+        repeated = report[key].get("repeated") if key else None
+        if repeated:
+            lines.append(
+                f"  over {len(repeated['seeds'])} splits (seeds {repeated['seeds'][0]}-"
+                f"{repeated['seeds'][-1]}): F1 4-5 mean (min-max), share bias mean"
+            )
+            for name, m in repeated["sets"].items():
+                f1 = m["f1_4_5"]
+                lines.append(
+                    f"  {name:<12}{f1['mean']:>9.3f} ({f1['min']:.2f}-{f1['max']:.2f})"
+                    f"{m['share_bias_points']['mean']:>+10.1f}"
+                )
         if key:
             for name, m in report[key].get("subscores", {}).items():
                 lines.append(
@@ -282,14 +319,23 @@ def _write_atomic(path: Path, payload: bytes) -> None:
         raise
 
 
-def train(data_dir: Path, out_dir: Path, seed: int = 0, report: bool = True) -> TrainingResult:
+def train(
+    data_dir: Path,
+    out_dir: Path,
+    seed: int = 0,
+    report: bool = True,
+    repeats: int = 1,
+    own_labels: Path | None = None,
+) -> TrainingResult:
     """Fit the judge's model on every labelled set in `data_dir`; write artifact and card.
 
-    With `report`, the out-of-fold figures are computed first (a few more fits) and go into the
-    card. Raises `data.NoLabelledDataError` when `data_dir` holds no labelled set.
+    With `report`, the out-of-fold figures are computed first (a few more fits; `repeats` grouped
+    K-fold splits, see `evaluate`) and go into the card. `own_labels`: a folder of your own
+    labelled contract JSONL files, one more training set and family each
+    (`data.load_own_labels`). Raises `data.NoLabelledDataError` when there is no labelled set.
     """
     started = time.perf_counter()
-    data = load_labelled(Path(data_dir))
+    data = load_labelled(Path(data_dir), own_labels)
     rule = OfflineJudge()
     observed_or_errors = observe_many(rule, [e.conversation for e in data.examples])
     keep = [i for i, o in enumerate(observed_or_errors) if isinstance(o, Observed)]
@@ -301,9 +347,10 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, report: bool = True) -> 
     data = LabelledData([data.examples[i] for i in keep])
     observed: list[Observed] = [observed_or_errors[i] for i in keep]  # type: ignore[misc]
 
-    evaluation = evaluate(data, observed, seed) if report else None
+    evaluation = evaluate(data, observed, seed, repeats) if report else None
     model = fit_model(observed, _targets(data.examples), seed=seed)
-    for vectorizer in model.vectorizers.values():
+    vectorizers = [v for f in model.families.values() for v in f.vectorizers.values()]
+    for vectorizer in [*vectorizers, *([model.router] if model.router is not None else [])]:
         vectorizer.stop_words_ = None  # the cut terms: not needed to score, and texts of the sets
     buffer = _dumps(model)
     digest = model_digest(model)
@@ -320,17 +367,25 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, report: bool = True) -> 
         "rule_judge": rule.version,
         "training_sets": sets,
         "training_rows": {s: sum(e.set_name == s for e in data.examples) for s in sets},
-        "threshold": round(model.threshold, 6),
-        "set_thresholds": {
-            name: round(float(t), 6)
-            for name, t in zip(
-                model.set_names,
-                [] if model.set_thresholds is None else model.set_thresholds,
-                strict=True,
-            )
+        "families": {
+            name: {
+                "training_sets": family.training_sets,
+                "threshold": round(family.threshold, 6),
+                "set_thresholds": {
+                    set_name: round(float(t), 6)
+                    for set_name, t in zip(
+                        family.set_names,
+                        [] if family.set_thresholds is None else family.set_thresholds,
+                        strict=True,
+                    )
+                },
+                "terms": len(family.feature_names),
+            }
+            for name, family in model.families.items()
         },
-        "subscore_models": sorted(model.subscore_models),
+        "subscore_models": model.subscore_names,
         "data_dir": str(data_dir),
+        "own_labels": None if own_labels is None else str(own_labels),
         "train_seconds": round(time.perf_counter() - started, 2),
         "out_of_fold": evaluation,
     }
@@ -349,24 +404,30 @@ def model_digest(model: TrainedModel) -> str:
         sha.update(str(array.shape).encode())
         sha.update(array.tobytes())
 
-    add(model.scaler.mean_)
-    add(model.scaler.scale_)
-    for name in sorted(model.vectorizers):
-        add(model.vectorizers[name].idf_)
-    sha.update("\n".join(model.feature_names).encode())
-    add(model.classifier.coef_)
-    add(model.classifier.intercept_)
-    add(model.regressor.coef_)
-    add(model.regressor.intercept_)
-    for name in sorted(model.subscore_models):
-        sha.update(name.encode())
-        add(model.subscore_models[name].coef_)
-        add(model.subscore_models[name].intercept_)
-    add(model.threshold)
-    sha.update("\n".join(model.set_names).encode())
-    if model.set_thresholds is not None and model.set_centroids is not None:
-        add(model.set_thresholds)
-        add(model.set_centroids)
+    for family_name, family in model.families.items():
+        sha.update(family_name.encode())
+        add(family.scaler.mean_)
+        add(family.scaler.scale_)
+        for name in sorted(family.vectorizers):
+            add(family.vectorizers[name].idf_)
+        sha.update("\n".join(family.feature_names).encode())
+        add(family.classifier.coef_)
+        add(family.classifier.intercept_)
+        add(family.regressor.coef_)
+        add(family.regressor.intercept_)
+        for name in sorted(family.subscore_models):
+            sha.update(name.encode())
+            add(family.subscore_models[name].coef_)
+            add(family.subscore_models[name].intercept_)
+        add(family.threshold)
+        sha.update("\n".join(family.set_names).encode())
+        if family.set_thresholds is not None and family.set_centroids is not None:
+            add(family.set_thresholds)
+            add(family.set_centroids)
+    if model.router is not None and model.router_centroids is not None:
+        add(model.router.idf_)
+        sha.update("\n".join(model.router.get_feature_names_out()).encode())
+        add(model.router_centroids)
     return sha.hexdigest()
 
 
@@ -387,7 +448,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=settings.trained_model_dir)
     parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
     parser.add_argument(
+        "--own-labels",
+        type=Path,
+        default=settings.judge_own_labels,
+        help="folder of your own labelled contract JSONL files (default CX_JUDGE_OWN_LABELS)",
+    )
+    parser.add_argument(
         "--no-report", action="store_true", help="skip the out-of-fold report (faster)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="grouped K-fold splits to report F1 over (seeds SEED, SEED+1, ...; 5 fits each)",
     )
     parser.add_argument(
         "--skip-without-data",
@@ -397,7 +470,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        result = train(args.data_dir, args.out, seed=args.seed, report=not args.no_report)
+        result = train(
+            args.data_dir,
+            args.out,
+            seed=args.seed,
+            report=not args.no_report,
+            repeats=args.repeats,
+            own_labels=args.own_labels,
+        )
     except NoLabelledDataError as error:
         if not args.skip_without_data:
             raise
