@@ -2,6 +2,7 @@
 
     python -m evals                                   # offline judge on stc3_dev and uss
     python -m evals --judge trained                   # the trained offline judge
+    python -m evals --judge trained --cross-fit       # ... out of fold (a model per fold)
     python -m evals --judge llm --base-url URL        # the LLM judge (or CX_JUDGE_BASE_URL)
     python -m evals --sets stc3_dev --limit 100       # a quick run
     python -m evals --input labelled.jsonl            # any contract JSONL with a label
@@ -50,14 +51,24 @@ class JudgeUnavailableError(RuntimeError):
     """The requested judge kind is not part of this build."""
 
 
-def build_judge(kind: str, base_url: str | None = None) -> Judge:
+def build_judge(
+    kind: str,
+    base_url: str | None = None,
+    cross_fit: bool = False,
+    data_dir: Path | None = None,
+    seed: int = 0,
+) -> Judge:
     """The judge the pipeline would run, from `orchestration.judge` (imported, never copied).
 
     `offline`: the rule judge, `OfflineJudge()`. `trained`: `load_trained_judge()` from
     `orchestration.judge.trained` (trains its artifact on first use). `llm`: what the pipeline's
     `JudgeResource(base_url=...).build()` returns, with `base_url` or `CX_JUDGE_BASE_URL`.
+    `cross_fit` (trained only): `evals.crossfit.CrossFittedJudge` over the labelled data in
+    `data_dir` (default `CX_DATA_DIR`) and `CX_JUDGE_OWN_LABELS`, folds split with `seed`.
     Raises `JudgeUnavailableError` when the kind cannot be built here, saying why.
     """
+    if cross_fit and kind != "trained":
+        raise JudgeUnavailableError("--cross-fit is for --judge trained only")
     if kind == "offline":
         from orchestration.judge import OfflineJudge
 
@@ -70,6 +81,13 @@ def build_judge(kind: str, base_url: str | None = None) -> Judge:
                 f"the trained judge is not available in this build ({error}); use --judge offline"
             ) from error
         try:
+            if cross_fit:
+                from evals.crossfit import CrossFittedJudge
+
+                settings = get_settings()
+                return CrossFittedJudge(
+                    data_dir or settings.data_dir, settings.judge_own_labels, seed=seed
+                )
             return load_trained_judge()
         except OSError as error:  # e.g. no labelled data to train it on (CX_DATA_DIR)
             raise JudgeUnavailableError(f"the trained judge cannot be loaded: {error}") from error
@@ -104,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--base-url", help="OpenAI-compatible endpoint of the llm judge (default CX_JUDGE_BASE_URL)"
+    )
+    parser.add_argument(
+        "--cross-fit",
+        action="store_true",
+        help="trained judge only: judge each labelled conversation with a model fitted without "
+        "it (5 grouped folds of the training data, split with --seed); nothing is in-sample",
     )
     parser.add_argument(
         "--sets",
@@ -146,7 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (1000)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="bootstrap seed, and the --cross-fit split (default 0)"
+    )
     parser.add_argument("--run-id", help="run id (default <UTC time>-<judge>-<random>)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument(
@@ -177,6 +203,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--limit must be at least 1")
     if args.bootstrap < 1:
         parser.error("--bootstrap must be at least 1")
+    if args.cross_fit and args.judge != "trained":
+        parser.error("--cross-fit needs --judge trained")
     return args
 
 
@@ -221,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     data_dir = args.data_dir or settings.data_dir
     try:
-        judge = build_judge(args.judge, args.base_url)
+        judge = build_judge(args.judge, args.base_url, args.cross_fit, data_dir, args.seed)
     except JudgeUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -232,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     run_at = datetime.now(UTC)
-    run_id = args.run_id or f"{run_at:%Y%m%dT%H%M%SZ}-{args.judge}-{uuid.uuid4().hex[:6]}"
+    label = f"{args.judge}-crossfit" if args.cross_fit else args.judge
+    run_id = args.run_id or f"{run_at:%Y%m%dT%H%M%SZ}-{label}-{uuid.uuid4().hex[:6]}"
     training = training_sets_of(judge)
     results = [
         evaluate_set(labelled, judge, args.bootstrap, args.seed, training) for labelled in sets
@@ -250,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         datasets=results,
         training_sets=tuple(sorted(training)),
     )
-    out_dir = args.out or DEFAULT_OUT_ROOT / args.judge
+    out_dir = args.out or DEFAULT_OUT_ROOT / (
+        f"{args.judge}-crossfit" if args.cross_fit else args.judge
+    )
     run.seconds = time.perf_counter() - started
     paths = write_outputs(
         run,

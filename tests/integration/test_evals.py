@@ -20,6 +20,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 
 from evals.cli import main
+from evals.crossfit import CrossFittedJudge
 from evals.datasets import load_builtin
 from evals.evaluate import evaluate_set
 from evals.metrics import majority_low
@@ -305,6 +306,35 @@ def test_public_sets_by_subset_and_agent_kind_with_subscore_validity(
     markdown = (out / "report.md").read_text()
     assert "sub-score validity" in markdown and "IN-SAMPLE" not in markdown
     assert len(list(out.glob("*.png"))) == 6
+
+
+def test_the_trained_judge_out_of_fold(
+    tmp_path: Path, data_dir: Path, isolated_env: dict[str, str]
+) -> None:
+    """--cross-fit: each labelled conversation judged by a model fitted without it."""
+    out = tmp_path / "out"
+    args = ["--judge", "trained", "--cross-fit", "--data-dir", str(data_dir), "--out", str(out)]
+    code = main([*args, "--no-warehouse", "--bootstrap", "50", "--no-plots"])
+    assert code == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["judge"]["name"] == "cx-offline-trained"
+    assert "+crossfit" in report["judge"]["version"]
+    assert report["judge"]["training_sets"] == [] and report["in_sample_warning"] is None
+    assert "IN-SAMPLE" not in (out / "report.md").read_text()
+    assert [d["conversations"] for d in report["datasets"]] == [25, 40]
+
+    judge = CrossFittedJudge(data_dir, seed=0)
+    sets = [load_builtin(name, data_dir) for name in ("stc3_dev", "uss")]
+    labelled = [item.conversation for s in sets for item in s.items]
+    assert set(judge.fold_of) == {c.conversation_id for c in labelled}
+    for cid, fold in judge.fold_of.items():
+        assert cid not in judge.trained_on[fold]
+    verdicts = judge.judge_many(labelled)
+    assert all(not isinstance(v, Exception) for v in verdicts)
+    assert sorted(judge._judges) == list(range(len(judge.splits)))  # no all-data model used
+    other = Conversation.model_validate(conversation("not-labelled", *STORIES[0][0]))
+    judge.judge_many([other])
+    assert -1 in judge._judges  # a conversation outside the training data: the all-data model
 
 
 class UssSgdTrainedJudge(OfflineJudge):

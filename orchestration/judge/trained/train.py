@@ -61,9 +61,11 @@ __all__ = [
     "FORMAT_VERSION",
     "TrainingResult",
     "evaluate",
+    "grouped_folds",
     "main",
     "model_digest",
     "train",
+    "training_targets",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,7 +87,8 @@ class TrainingResult:
     card_path: Path
 
 
-def _targets(examples: Sequence[LabelledExample]) -> Targets:
+def training_targets(examples: Sequence[LabelledExample]) -> Targets:
+    """What the model learns from these examples (label, raters' mean, sub-scores, sets)."""
     subscores = {
         name: np.array(
             [np.nan if getattr(e, name) is None else getattr(e, name) for e in examples],
@@ -147,6 +150,19 @@ def _report_block(
     }
 
 
+def grouped_folds(
+    examples: Sequence[LabelledExample], seed: int, folds: int = FOLDS
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training rows, held-out rows) of each fold: stratified by set and label, grouped by
+    dialogue id (no dialogue on both sides); fewer folds when a stratum is smaller."""
+    truth = [e.score >= 4 for e in examples]
+    strata = np.array([f"{e.set_name}:{int(t)}" for e, t in zip(examples, truth, strict=True)])
+    groups = np.array([e.group for e in examples])
+    smallest = min(int(np.sum(strata == s)) for s in set(strata))
+    split = StratifiedGroupKFold(max(2, min(folds, smallest)), shuffle=True, random_state=seed)
+    return list(split.split(np.zeros(len(examples)), strata, groups))
+
+
 def evaluate(
     data: LabelledData, observed: Sequence[Observed], seed: int = 0, repeats: int = 1
 ) -> dict[str, Any]:
@@ -158,21 +174,18 @@ def evaluate(
     max); the rest of `grouped_kfold` is the first split's.
     """
     examples = data.examples
-    targets = _targets(examples)
+    targets = training_targets(examples)
     truth = targets.positive
     sets = np.array([e.set_name for e in examples])
-    strata = np.array([f"{s}:{int(t)}" for s, t in zip(sets, truth, strict=True)])
-    groups = np.array([e.group for e in examples])
-    smallest = min(int(np.sum(strata == s)) for s in set(strata))
-    folds = max(2, min(FOLDS, smallest))
     report: dict[str, Any] = {}
 
     blocks = []
     for split_seed in range(seed, seed + max(1, repeats)):
         predicted = np.zeros(len(examples), dtype=bool)
         expected_sub = {name: np.full(len(examples), np.nan) for name in SUBSCORES}
-        split = StratifiedGroupKFold(folds, shuffle=True, random_state=split_seed)
-        for train_idx, test_idx in split.split(np.zeros(len(examples)), strata, groups):
+        splits = grouped_folds(examples, split_seed)
+        folds = len(splits)
+        for train_idx, test_idx in splits:
             model = fit_model(
                 [observed[i] for i in train_idx], targets.take(train_idx), seed=split_seed
             )
@@ -348,7 +361,7 @@ def train(
     observed: list[Observed] = [observed_or_errors[i] for i in keep]  # type: ignore[misc]
 
     evaluation = evaluate(data, observed, seed, repeats) if report else None
-    model = fit_model(observed, _targets(data.examples), seed=seed)
+    model = fit_model(observed, training_targets(data.examples), seed=seed)
     vectorizers = [v for f in model.families.values() for v in f.vectorizers.values()]
     for vectorizer in [*vectorizers, *([model.router] if model.router is not None else [])]:
         vectorizer.stop_words_ = None  # the cut terms: not needed to score, and texts of the sets
