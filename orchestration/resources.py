@@ -48,6 +48,8 @@ class JudgeResource(ConfigurableResource):
     base_url: str | None = None
     #: Worker processes an offline judge scores a day in (`CX_JUDGE_PROCESSES`).
     processes: int = 1
+    #: The offline judge (`CX_OFFLINE_JUDGE`): `trained`, or `rule` for the rubric alone.
+    offline: str = "trained"
 
     def build(self) -> Judge:
         if self.base_url:
@@ -56,6 +58,10 @@ class JudgeResource(ConfigurableResource):
             from orchestration.judge.llm import LLMJudge, LLMJudgeConfig
 
             return LLMJudge(LLMJudgeConfig.from_settings(get_settings(), base_url=self.base_url))
+        if self.offline == "rule":
+            return OfflineJudge()
+        if self.offline != "trained":
+            raise ValueError(f"offline judge {self.offline!r}: use 'trained' or 'rule'")
         # The trained offline judge (trained on first use when its artifact is missing); the
         # rule judge only when there is no labelled data to train it on.
         from orchestration.judge.trained import NoLabelledDataError, load_trained_judge
@@ -75,7 +81,9 @@ def build_resources() -> dict[str, object]:
     return {
         "landing": LandingZoneResource(root=str(settings.landing_dir)),
         "judge": JudgeResource(
-            base_url=settings.judge_base_url, processes=settings.judge_processes
+            base_url=settings.judge_base_url,
+            processes=settings.judge_processes,
+            offline=settings.offline_judge,
         ),
         "warehouse": DuckDBResource(
             database=str(settings.warehouse_path),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,11 @@ class Settings(BaseSettings):
         REPO_ROOT / "data" / "models",
         validation_alias="CX_MODEL_DIR",
         description="Where the trained offline judge's artifact and card live.",
+    )
+    offline_judge: Literal["trained", "rule"] = Field(
+        "trained",
+        description="The offline judge: `trained` (the rule judge's observations, a model's "
+        "overall score) or `rule` (the rubric alone; see README on sources with no labels).",
     )
     judge_own_labels: Path | None = Field(
         None,

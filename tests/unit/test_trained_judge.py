@@ -256,6 +256,14 @@ def test_the_resource_uses_the_trained_judge_or_falls_back_with_a_warning(
     monkeypatch.setenv("CX_DATA_DIR", str(data_dir))
     monkeypatch.setenv("CX_WAREHOUSE_PATH", str(tmp_path / "w.duckdb"))
     assert isinstance(JudgeResource().build(), TrainedJudge)
+    assert type(JudgeResource(offline="rule").build()) is OfflineJudge
+    monkeypatch.setenv("CX_OFFLINE_JUDGE", "rule")
+    from orchestration.resources import build_resources
+
+    assert build_resources()["judge"].offline == "rule"  # type: ignore[attr-defined]
+    monkeypatch.delenv("CX_OFFLINE_JUDGE")
+    with pytest.raises(ValueError, match="'trained' or 'rule'"):
+        JudgeResource(offline="llm").build()
     monkeypatch.setenv("CX_MODEL_DIR", str(tmp_path / "models-2"))
     monkeypatch.setenv("CX_DATA_DIR", str(tmp_path / "nothing"))
     with caplog.at_level(logging.WARNING, logger="orchestration.resources"):
