@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from orchestration.contract.models import Conversation
 
-__all__ = ["REASONS", "ContractError", "parse_record"]
+__all__ = ["REASONS", "ContractError", "first_key_wins", "parse_record"]
 
 #: Every reason code a record can be quarantined with at the contract stage.
 REASONS = (
@@ -105,7 +105,7 @@ def _conversation_id_of(line: bytes) -> str | None:
     return None
 
 
-def _first_key_wins(line: bytes) -> bytes:
+def first_key_wins(line: bytes) -> bytes:
     """The line with every repeated key of an object dropped after its first occurrence.
 
     JSON leaves repeated keys undefined; the contract takes the first (as DuckDB's reader, the
@@ -145,7 +145,7 @@ def parse_record(line: bytes, source_file: str, source_line: int) -> Conversatio
             f"line is not UTF-8 (byte {exc.start}: {line[exc.start : exc.start + 1]!r})",
         )
     try:
-        return Conversation.model_validate_json(_first_key_wins(line))
+        return Conversation.model_validate_json(first_key_wins(line))
     except ValidationError as exc:
         err = exc.errors(include_url=False, include_input=False)[0]
         reason = _reason(err)

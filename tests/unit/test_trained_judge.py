@@ -377,3 +377,12 @@ def test_a_bad_own_labelled_record_names_the_file_line_and_field(
     _write(tmp_path / "own", name, [{**_own("bad", HAPPY[0]), **record}])
     with pytest.raises(ValueError, match=message):
         load_own_labels(tmp_path / "own")
+
+
+def test_a_repeated_label_key_takes_the_first_as_the_contract_does(tmp_path: Path) -> None:
+    line = json.dumps({**_own("twice", HAPPY[0]), "human_score": 5})
+    line = line[:-1] + ', "human_score": 2}'  # the same key again, later in the line
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "acme.jsonl").write_text(line + "\n", encoding="utf-8")
+    (example,) = load_own_labels(tmp_path / "own")
+    assert example.score == 5

@@ -169,7 +169,7 @@ def load_own_labels(folder: Path) -> list[LabelledExample]:
     conversation_id and field. A file whose stem is a public set's name (or `uss_...`) is
     refused: its rows would join that set's family.
     """
-    from orchestration.contract.parse import ContractError, parse_record
+    from orchestration.contract.parse import ContractError, first_key_wins, parse_record
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -186,10 +186,11 @@ def load_own_labels(folder: Path) -> list[LabelledExample]:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                parsed = parse_record(line.rstrip(b"\r\n"), path.name, number)
+                line = line.rstrip(b"\r\n")
+                parsed = parse_record(line, path.name, number)
                 if isinstance(parsed, ContractError):
                     raise ValueError(str(parsed))
-                raw = json.loads(line)
+                raw = json.loads(first_key_wins(line))  # a repeated key: the first, as parsed
                 where = f"{path.name}:{number} (conversation_id={parsed.conversation_id!r})"
                 label = _own_label(raw, parsed, where)
                 if label is None:
