@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestration.contract.models import Conversation
-from orchestration.judge.base import BaseJudge, JudgeError
+from orchestration.judge.base import BatchJudge, JudgeError
 from orchestration.judge.offline import OfflineJudge
 from orchestration.judge.trained import TrainedJudge
 from orchestration.judge.trained.artifact import FORMAT_VERSION
@@ -31,7 +31,7 @@ from orchestration.judge.verdict import Verdict
 __all__ = ["CrossFittedJudge"]
 
 
-class CrossFittedJudge(BaseJudge):
+class CrossFittedJudge(BatchJudge):
     """The trained judge with one model per fold; see the module doc."""
 
     kind = "offline"
@@ -75,12 +75,6 @@ class CrossFittedJudge(BaseJudge):
             )
             self._judges[fold] = TrainedJudge(model, self._card, rule=self.rule)
         return self._judges[fold]
-
-    def judge(self, conversation: Conversation) -> Verdict:
-        result = self.judge_many([conversation])[0]
-        if isinstance(result, JudgeError):
-            raise result
-        return result
 
     def judge_many(self, conversations: Sequence[Conversation]) -> list[Verdict | JudgeError]:
         by_fold: dict[int, list[int]] = {}

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 from orchestration.contract.models import Conversation
 from orchestration.judge.verdict import Verdict
 
-__all__ = ["BaseJudge", "Judge", "JudgeError"]
+__all__ = ["BaseJudge", "BatchJudge", "Judge", "JudgeError"]
 
 
 class JudgeError(Exception):
@@ -81,3 +81,18 @@ class BaseJudge:
             except JudgeError as error:
                 results.append(error)
         return results
+
+
+class BatchJudge(BaseJudge):
+    """Convenience base for judges that work on batches: `judge` is `judge_many` of one."""
+
+    def judge(self, conversation: Conversation) -> Verdict:
+        (result,) = self.judge_many([conversation])
+        if isinstance(result, JudgeError):
+            raise result
+        return result
+
+    def judge_many(  # pragma: no cover - abstract
+        self, conversations: Sequence[Conversation]
+    ) -> list[Verdict | JudgeError]:
+        raise NotImplementedError

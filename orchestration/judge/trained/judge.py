@@ -27,7 +27,7 @@ import joblib
 from pydantic import ValidationError
 
 from orchestration.contract.models import Conversation
-from orchestration.judge.base import BaseJudge, JudgeError
+from orchestration.judge.base import BatchJudge, JudgeError
 from orchestration.judge.offline import OfflineJudge
 from orchestration.judge.rubric import (
     efficiency_score,
@@ -69,7 +69,7 @@ def _feature_label(name: str) -> str:
     return f'{TEXT_LABELS.get(field, field)} "{value}"'
 
 
-class TrainedJudge(BaseJudge):
+class TrainedJudge(BatchJudge):
     """Offline judge whose overall score comes from a model trained on human ratings."""
 
     kind = "offline"
@@ -85,12 +85,6 @@ class TrainedJudge(BaseJudge):
 
     def __repr__(self) -> str:
         return f"TrainedJudge(version={self.version!r}, training_sets={self.training_sets!r})"
-
-    def judge(self, conversation: Conversation) -> Verdict:
-        result = self.judge_many([conversation])[0]
-        if isinstance(result, JudgeError):
-            raise result
-        return result
 
     def judge_many(self, conversations: Sequence[Conversation]) -> list[Verdict | JudgeError]:
         results: list[Verdict | JudgeError] = []
