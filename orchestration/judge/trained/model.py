@@ -188,6 +188,14 @@ def _vectorizer(
     )
 
 
+def _unit_mean(x: sparse.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """The mean of these rows of `x`, scaled to unit length (all zeros when the mean is): the
+    centroid a conversation's features are compared with by cosine."""
+    centroid = np.asarray(x[rows].mean(axis=0)).ravel()
+    norm = float(np.linalg.norm(centroid))
+    return centroid / norm if norm > 0 else centroid
+
+
 def _classifier() -> LogisticRegression:
     return LogisticRegression(
         C=C, class_weight="balanced", solver="liblinear", tol=1e-3, random_state=0
@@ -237,13 +245,12 @@ def _fit_family(items: Sequence[Observed], targets: Targets, seed: int) -> Famil
         text = x[:, len(CUE_NAMES) :]
         for name in sorted(set(targets.sets.tolist())):
             rows = targets.sets == name
-            centroid = np.asarray(text[rows].mean(axis=0)).ravel()
-            norm = float(np.linalg.norm(centroid))
-            if not positive[rows].any() or norm == 0:
+            centroid = _unit_mean(text, rows)
+            if not positive[rows].any() or not centroid.any():
                 continue
             set_names.append(str(name))
             thresholds.append(_share_threshold(inner[rows], float(positive[rows].mean())))
-            centroids.append(centroid / norm)
+            centroids.append(centroid)
 
     classifier = _classifier().fit(x, positive)
     regressor = Ridge(alpha=RIDGE_ALPHA).fit(x, np.asarray(targets.mean, dtype=np.float64))
@@ -377,8 +384,5 @@ def fit_model(items: Sequence[Observed], targets: Targets, seed: int = 0) -> Tra
     customer = [i.customer for i in items]
     router = _vectorizer((1, 1), ROUTER_TERMS, customer_words)
     x = router.fit_transform(customer)
-    centroids = []
-    for name in models:
-        centroid = np.asarray(x[families == name].mean(axis=0)).ravel()
-        centroids.append(centroid / max(float(np.linalg.norm(centroid)), 1e-12))
+    centroids = [_unit_mean(x, families == name) for name in models]
     return TrainedModel(models, router, np.vstack(centroids))
