@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -159,47 +161,44 @@ _CHUNK_SCHEMA = pa.schema(
 def _chunks(paths: list[Path], chunk_bytes: int) -> Iterator[pa.Table]:
     """Every line of the files as Arrow, a chunk at a time: global order, file, number, byte
     offset and the raw bytes, each value ending in its own line feed (the last line of a file
-    may have none; JSON treats the feed as whitespace). The lines are found with numpy and the
-    binary column is the chunk's buffer under an offsets array: no Python object per line, no
-    copy. The table comes in record batches of `BATCH_LINES`, which DuckDB scans in parallel."""
+    may have none; JSON treats the feed as whitespace). The file is memory-mapped and the binary
+    column is a slice of the map under an offsets array found with numpy: no copy of the text,
+    no Python object per line. The table comes in record batches of `BATCH_LINES`, which DuckDB
+    scans in parallel. A chunk ends at a line end (a line longer than `chunk_bytes` is a chunk
+    of its own)."""
     seq = 0
     for file_no, path in enumerate(paths):
-        line_no, offset, rest = 0, 0, b""
-        with path.open("rb") as handle:
-            while True:
-                block = handle.read(chunk_bytes)
-                data = rest + block
-                if not data:
-                    break
-                if block:
-                    cut = data.rfind(b"\n") + 1
-                    if cut == 0:
-                        rest = data
-                        continue
-                    data, rest = data[:cut], data[cut:]
+        line_no = 0
+        with pa.memory_map(str(path)) as mapped:
+            size, at = mapped.size(), 0
+            while at < size:
+                mapped.seek(at)
+                data = mapped.read_buffer(min(chunk_bytes, size - at))
                 ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
-                if not ends.size or ends[-1] != len(data):
-                    ends = np.append(ends, len(data))  # the file's last line, with no feed
-                starts = np.concatenate(([0], ends[:-1]))
+                while not ends.size and at + data.size < size:  # one line past chunk_bytes
+                    mapped.seek(at)
+                    data = mapped.read_buffer(min(2 * data.size, size - at))
+                    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+                if at + data.size == size and (not ends.size or ends[-1] != data.size):
+                    ends = np.append(ends, data.size)  # the file's last line, with no feed
+                data = data.slice(0, int(ends[-1]))
                 n = len(ends)
                 offsets = np.concatenate(([0], ends)).astype(np.int64)
                 raw = pa.Array.from_buffers(
-                    pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+                    pa.large_binary(), n, [None, pa.py_buffer(offsets), data]
                 )
                 table = pa.Table.from_arrays(
                     [
                         pa.array(np.arange(seq, seq + n, dtype=np.int64)),
                         pa.array(np.full(n, file_no, dtype=np.int32)),
                         pa.array(np.arange(line_no + 1, line_no + n + 1, dtype=np.int64)),
-                        pa.array(offset + starts),
+                        pa.array(at + offsets[:-1]),
                         raw,
                     ],
                     schema=_CHUNK_SCHEMA,
                 )
                 yield pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_LINES))
-                seq, line_no, offset = seq + n, line_no + n, offset + len(data)
-                if not block:
-                    break
+                seq, line_no, at = seq + n, line_no + n, at + data.size
 
 
 _TS_RX = (
@@ -498,7 +497,7 @@ def extract_day(
             # rare day with duplicates is filtered at the end (`_finish`).
             part = writer.folder / "messages.parquet.part"
             counts = [0] * len(paths)
-            with pq.ParquetWriter(part, DAY_SCHEMAS["messages"], compression="zstd") as messages:
+            with _BackgroundWriter(part, DAY_SCHEMAS["messages"]) as messages:
                 for chunk in _chunks(paths, chunk_bytes):
                     con.execute(_MSG_STAGE_DDL)
                     con.register("chunk", chunk)
@@ -515,11 +514,10 @@ def extract_day(
                     if sql:
                         con.execute(_INSERT_OK)
                     _fallback(con, chunk, names, sql)
-                    query = _CHUNK_MESSAGES.format(
-                        day=day, sql_path=_SQL_PATH_MESSAGES if sql else ""
-                    )
-                    for batch in con.sql(query).to_arrow_reader(ROW_GROUP_ROWS):
-                        messages.write_batch(batch.cast(DAY_SCHEMAS["messages"]))
+                    for batch in con.sql(_chunk_messages(con, day, sql)).to_arrow_reader(
+                        ROW_GROUP_ROWS
+                    ):
+                        messages.write(batch)
             con.execute("DROP TABLE IF EXISTS v")
             con.execute("DROP TABLE IF EXISTS msg_stage")
             out.lines_per_file = dict(zip(names, counts, strict=True))
@@ -540,21 +538,63 @@ def extract_day(
     return out
 
 
-# A chunk's accepted messages in line order: the SQL path's straight from `vm` (not copied into
-# a table first), merged with the few the pydantic parser accepted (`msg_stage`).
-_CHUNK_MESSAGES = """
-SELECT DATE '{day}' AS partition_date, conversation_id, message_index, role, author_kind,
-       author_id, sent_at, text
-FROM ({sql_path}
-    SELECT seq, conversation_id, message_index, role, author_kind, author_id, sent_at, text
-    FROM msg_stage
-) ORDER BY seq, message_index
-"""
+class _BackgroundWriter:
+    """A zstd Parquet file written batch by batch in a thread of its own, so that compressing
+    a chunk's messages overlaps with DuckDB validating the next chunk (pyarrow releases the
+    GIL while it encodes). At most `MAX_PENDING` batches wait, which bounds the memory; the
+    first write error is raised in the caller, at its next write or at the end."""
+
+    MAX_PENDING = 4
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._file = pq.ParquetWriter(path, schema, compression="zstd")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cx-extract-write")
+        self._pending: deque[Future] = deque()
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        while len(self._pending) >= self.MAX_PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._file.write_batch, batch.cast(self.schema)))
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self._pending:  # every batch is written (or its error raised) before closing
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._file.close()
+
+
+def _chunk_messages(con: duckdb.DuckDBPyConnection, day: date, sql: bool) -> str:
+    """The query of a chunk's accepted messages in line order: the SQL path's straight from `v`
+    (not copied into a table first) and the few the pydantic parser accepted (`msg_stage`).
+    With none of the latter (the usual chunk), `v`'s rows unnested in place are already in
+    order (the connection preserves insertion order), so there is no sort."""
+    ((parsed,),) = con.execute("SELECT count(*) FROM msg_stage").fetchall()
+    parts = ([_SQL_PATH_MESSAGES] if sql else []) + ([_PARSED_MESSAGES] if parsed else [])
+    if not parts:
+        parts = [_PARSED_MESSAGES]  # no rows, but the columns
+    query = f"SELECT {_MESSAGE_COLUMNS} FROM ({' UNION ALL '.join(parts)})"
+    if len(parts) > 1:
+        query += " ORDER BY seq, message_index"
+    return query.replace("{day}", day.isoformat())
+
+
+_MESSAGE_COLUMNS = (
+    "partition_date, conversation_id, message_index, role, author_kind, author_id, sent_at, text"
+)
 _SQL_PATH_MESSAGES = """
-    SELECT seq, conversation_id, unnest(range(message_count)) AS message_index,
-           unnest(msgs, recursive := true)
-    FROM v WHERE accepted
-    UNION ALL"""
+    SELECT seq, DATE '{day}' AS partition_date, conversation_id,
+           unnest(range(message_count)) AS message_index, unnest(msgs, recursive := true)
+    FROM v WHERE accepted"""
+_PARSED_MESSAGES = """
+    SELECT seq, DATE '{day}' AS partition_date, conversation_id, message_index, role,
+           author_kind, author_id, sent_at, text
+    FROM msg_stage"""
 
 
 def _finish(

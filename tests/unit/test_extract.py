@@ -193,7 +193,8 @@ def test_the_sql_fast_path_accepts_plain_records_without_pydantic(
 def test_small_chunks_keep_lines_and_offsets(write_day: WriteDay) -> None:
     records = [conversation(f"c{i}", ("customer", "x" * (i * 37 % 500))) for i in range(200)]
     records[150] = conversation("c3", ("customer", "the last c3 wins"))
-    landing = write_day(DAY, {"a.jsonl": records})
+    records[100] = conversation("c100", ("customer", "y" * 3500))  # a line of 3.5 chunks
+    landing = write_day(DAY, {"a.jsonl": records, "b.jsonl": []})  # b is empty
     small = extract_day(landing, DAY, chunk_bytes=1000).tables()
     whole = extract_day(landing, DAY).tables()
     for name in ("conversations", "messages", "quarantine", "files"):
@@ -201,6 +202,8 @@ def test_small_chunks_keep_lines_and_offsets(write_day: WriteDay) -> None:
     (dup,) = small["quarantine"].to_pylist()
     assert (dup["source_line"], dup["reason"]) == (4, "duplicate_conversation_id")
     assert json.loads(dup["raw_line"])["conversation_id"] == "c3"
+    texts = small["messages"].column("text").to_pylist()
+    assert "y" * 3500 in texts and small["files"].column("lines").to_pylist() == [200, 0]
 
 
 def test_crlf_lines_a_last_line_without_feed_and_many_batches(
