@@ -264,15 +264,20 @@ _SHAPE = json.dumps(
 # per-message table, no join), the messages with their final types (`msgs`), the start and end
 # times, `accepted` (the line needs no pydantic) and, where accepted, the conversation's columns.
 # Every expression that could fail on a refused line (a cast) sits under CASE WHEN accepted.
-# DuckDB's JSON reader is more lenient than the contract's (trailing commas, NaN): lines that
-# might use either go to the pydantic parser, as does any text that is not UTF-8.
+# DuckDB's JSON reader is more lenient than the contract's: it takes trailing commas and any
+# non-finite number (nan, inf, -Infinity in any case; the contract only NaN, Infinity and
+# -Infinity). Lines that might hold either (`_LENIENT`: a comma before a closing bracket, or a
+# value starting nan or inf in any case) go to the pydantic parser, as does any text that is
+# not UTF-8.
+_LENIENT = r",[ \t\n\r]*[\]}]|[:,\[][ \t\n\r]*[-+]?(?i:nan|inf)"
+
 _VALIDATE = r"""
 CREATE OR REPLACE TEMP TABLE v AS
 WITH t AS (
     SELECT seq, file_no, line_no, off, octet_length(raw) AS len, try(decode(raw)) AS txt
     FROM chunk
 ), j AS (
-    SELECT *, CASE WHEN NOT regexp_matches(txt, ',[ \t\n\r]*[\]}]|NaN|Infinity')
+    SELECT *, CASE WHEN NOT regexp_matches(txt, '{lenient}')
                    THEN try(json_transform(txt, '{shape}')) END AS r
     FROM t
     WHERE txt IS NULL OR NOT regexp_full_match(txt, '[ \t\n\r\v\f]*')
@@ -502,9 +507,9 @@ def extract_day(
                     con.execute(_MSG_STAGE_DDL)
                     con.register("chunk", chunk)
                     con.execute(
-                        _VALIDATE.replace("{shape}", _SHAPE).replace(
-                            "{max_chars}", str(MAX_MESSAGE_CHARS)
-                        )
+                        _VALIDATE.replace("{shape}", _SHAPE)
+                        .replace("{lenient}", _LENIENT)
+                        .replace("{max_chars}", str(MAX_MESSAGE_CHARS))
                     )
                     con.unregister("chunk")
                     for file_no, n in con.execute(

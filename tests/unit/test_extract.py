@@ -152,6 +152,23 @@ TRICKY: list = [
     '{"conversation_id": "key-twice-2", "channel": "chat", "started_at": "2026-03-02T09:00:00Z",'
     ' "csat": {"score": 2, "score": 5}, "team": null, "team": "t",'
     ' "messages": [{"role": "customer", "text": "hi"}], "conversation_id": "other"}',
+    # JSON DuckDB reads and the contract's parser may not: non-finite numbers (the contract
+    # takes NaN and Infinity, not nan or inf), trailing commas
+    *(
+        json.dumps({k: v for k, v in _good(conversation_id=name).items() if k != "csat"})[:-1]
+        + tail
+        + "}"
+        for name, tail in [
+            ("extra-NaN", ', "x": NaN'),
+            ("extra-Infinity", ', "x": [-Infinity]'),
+            ("extra-nan", ', "x": nan'),
+            ("extra-inf", ', "x": [1, -inf]'),
+            ("extra-infinity", ', "x": {"y": infinity}'),
+            ("csat-NaN", ', "csat": {"score": NaN}'),
+            ("comma-object", ', "x": 1,'),
+            ("comma-array", ', "tags": ["a", ]'),
+        ]
+    ),
 ]
 
 
