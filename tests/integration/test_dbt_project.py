@@ -740,6 +740,24 @@ def test_a_conversation_landing_again_keeps_only_its_latest_landing(tmp_path: Pa
     assert query(warehouse, landed) == [(2,)]
 
 
+def test_the_views_tests_check_the_runs_window_only(tmp_path: Path) -> None:
+    """The staging and intermediate views read every day ever loaded; their tests check the
+    run's window (a daily run would otherwise re-scan the whole history for each test), and
+    every day when the run has no window."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = {"CX_WAREHOUSE_PATH": str(warehouse)}
+    write_day(warehouse, day_1())
+    write_day(warehouse, day_2())
+    with duckdb.connect(str(warehouse)) as con:  # a role the staging test refuses, on D1 only
+        con.execute("update raw.messages set role = 'bot' where partition_date = ? and "
+                    "conversation_id = 'c-ai' and message_index = 0", [D1])  # fmt: skip
+    dbt(tmp_path, env, "run", "--select", "stg_raw__messages")
+    role_test = ["test", "--select", "stg_raw__messages,test_name:accepted_values"]
+    dbt(tmp_path, env, *role_test, "--vars", window(D2))  # D2's window: passes
+    with pytest.raises(AssertionError, match="accepted_values_stg_raw__messages_role"):
+        dbt(tmp_path, env, *role_test)  # no window: every day
+
+
 def test_parse_needs_no_warehouse(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "warehouse.duckdb"
     dbt(tmp_path, {"CX_WAREHOUSE_PATH": str(missing)}, "parse")
