@@ -161,44 +161,47 @@ _CHUNK_SCHEMA = pa.schema(
 def _chunks(paths: list[Path], chunk_bytes: int) -> Iterator[pa.Table]:
     """Every line of the files as Arrow, a chunk at a time: global order, file, number, byte
     offset and the raw bytes, each value ending in its own line feed (the last line of a file
-    may have none; JSON treats the feed as whitespace). The file is memory-mapped and the binary
-    column is a slice of the map under an offsets array found with numpy: no copy of the text,
+    may have none; JSON treats the feed as whitespace). The binary column is a memory-mapped
+    slice of the file under an offsets array found with numpy: no copy of the text,
     no Python object per line. The table comes in record batches of `BATCH_LINES`, which DuckDB
     scans in parallel. A chunk ends at a line end (a line longer than `chunk_bytes` is a chunk
     of its own)."""
     seq = 0
     for file_no, path in enumerate(paths):
-        line_no = 0
-        with pa.memory_map(str(path)) as mapped:
-            size, at = mapped.size(), 0
-            while at < size:
-                mapped.seek(at)
-                data = mapped.read_buffer(min(chunk_bytes, size - at))
+        line_no, at, size = 0, 0, path.stat().st_size
+        while at < size:
+            data = _mapped(path, at, min(chunk_bytes, size - at))
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+            while not ends.size and at + data.size < size:  # one line past chunk_bytes
+                data = _mapped(path, at, min(2 * data.size, size - at))
                 ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
-                while not ends.size and at + data.size < size:  # one line past chunk_bytes
-                    mapped.seek(at)
-                    data = mapped.read_buffer(min(2 * data.size, size - at))
-                    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
-                if at + data.size == size and (not ends.size or ends[-1] != data.size):
-                    ends = np.append(ends, data.size)  # the file's last line, with no feed
-                data = data.slice(0, int(ends[-1]))
-                n = len(ends)
-                offsets = np.concatenate(([0], ends)).astype(np.int64)
-                raw = pa.Array.from_buffers(
-                    pa.large_binary(), n, [None, pa.py_buffer(offsets), data]
-                )
-                table = pa.Table.from_arrays(
-                    [
-                        pa.array(np.arange(seq, seq + n, dtype=np.int64)),
-                        pa.array(np.full(n, file_no, dtype=np.int32)),
-                        pa.array(np.arange(line_no + 1, line_no + n + 1, dtype=np.int64)),
-                        pa.array(at + offsets[:-1]),
-                        raw,
-                    ],
-                    schema=_CHUNK_SCHEMA,
-                )
-                yield pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_LINES))
-                seq, line_no, at = seq + n, line_no + n, at + data.size
+            if at + data.size == size and (not ends.size or ends[-1] != data.size):
+                ends = np.append(ends, data.size)  # the file's last line, with no feed
+            data = data.slice(0, int(ends[-1]))
+            n = len(ends)
+            offsets = np.concatenate(([0], ends)).astype(np.int64)
+            raw = pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), data])
+            table = pa.Table.from_arrays(
+                [
+                    pa.array(np.arange(seq, seq + n, dtype=np.int64)),
+                    pa.array(np.full(n, file_no, dtype=np.int32)),
+                    pa.array(np.arange(line_no + 1, line_no + n + 1, dtype=np.int64)),
+                    pa.array(at + offsets[:-1]),
+                    raw,
+                ],
+                schema=_CHUNK_SCHEMA,
+            )
+            yield pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_LINES))
+            seq, line_no, at = seq + n, line_no + n, at + data.size
+
+
+def _mapped(path: Path, offset: int, length: int) -> pa.Buffer:
+    """`length` bytes of the file from `offset`, memory-mapped (no copy). The file is mapped
+    per chunk and the map closed at once: the buffer keeps its pages mapped until the chunk's
+    table is dropped, so only the chunks in use count towards the process's RSS."""
+    with pa.memory_map(str(path)) as mapped:
+        mapped.seek(offset)
+        return mapped.read_buffer(length)
 
 
 _TS_RX = (
