@@ -97,6 +97,11 @@ def load_partition(
         schema=TABLES["raw.partition_loads"],
     )
     day = load.day
+    # The day's rows need no physical order (every reader orders or aggregates), and DuckDB
+    # inserts faster without keeping it (1M conversations: 23.2-27.9 s -> 19.3-19.4 s); the
+    # setting is the database's, so it is put back as it was.
+    ((ordered,),) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+    con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN TRANSACTION")
     try:
         for table in ("raw.conversations", "raw.messages", "raw.quarantine", "raw.partition_loads"):
@@ -115,4 +120,6 @@ def load_partition(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.execute(f"SET preserve_insertion_order = {str(ordered).lower()}")
     return counts

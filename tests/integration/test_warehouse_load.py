@@ -118,8 +118,22 @@ def test_a_failed_load_leaves_the_previous_state(tmp_path: Path, landing: Path) 
     extracted = extract_day(landing, DAY)
     broken = _scores(DAY, ["a"])
     broken["scores"] = broken["scores"].drop_columns(["score"])  # schema violation mid-load
-    with connect(db) as con, pytest.raises(duckdb.BinderException, match="score"):
+    with connect(db) as con:
+        with pytest.raises(duckdb.BinderException, match="score"):
+            load_partition(
+                con, PartitionLoad(DAY, 2, "offline", "v1", "r2"), extracted.tables(), broken
+            )
+        assert _insertion_order_kept(con)  # the load's unordered inserts end with it
         load_partition(
-            con, PartitionLoad(DAY, 2, "offline", "v1", "r2"), extracted.tables(), broken
+            con,
+            PartitionLoad(DAY, 2, "offline", "v1", "r3"),
+            extracted.tables(),
+            _scores(DAY, ["a"]),
         )
-    assert _snapshot(db) == before
+        assert _insertion_order_kept(con)
+    assert _snapshot(db) != before  # the second load went in
+
+
+def _insertion_order_kept(con: duckdb.DuckDBPyConnection) -> bool:
+    ((value,),) = con.execute("select current_setting('preserve_insertion_order')").fetchall()
+    return value is True
