@@ -417,14 +417,15 @@ def _append(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> Non
 
 def _fallback(
     con: duckdb.DuckDBPyConnection, chunk: pa.Table, names: list[str], sql_ok: bool
-) -> None:
-    """The pydantic parser for every line the SQL did not accept (all lines when not sql_ok)."""
+) -> int:
+    """The pydantic parser for every line the SQL did not accept (all lines when not sql_ok);
+    returns how many messages of the lines it accepted were staged in `msg_stage`."""
     query = "SELECT seq, file_no, line_no, off, len FROM v"
     if sql_ok:
         query += " WHERE NOT accepted"
     todo = con.execute(query + " ORDER BY seq").fetchall()
     if not todo:
-        return
+        return 0
     first = chunk.column("seq")[0].as_py()
     raw = chunk.column("raw")
     conversations: list[dict] = []
@@ -453,6 +454,7 @@ def _fallback(
     _append(con, "conv_stage", conversations)
     _append(con, "msg_stage", messages)
     _append(con, "refused", refused)
+    return len(messages)
 
 
 def _staging(tmp: Path) -> duckdb.DuckDBPyConnection:
@@ -521,8 +523,8 @@ def extract_day(
                         counts[file_no] += n
                     if sql:
                         con.execute(_INSERT_OK)
-                    _fallback(con, chunk, names, sql)
-                    for batch in con.sql(_chunk_messages(con, day, sql)).to_arrow_reader(
+                    parsed = _fallback(con, chunk, names, sql)
+                    for batch in con.sql(_chunk_messages(day, sql, parsed)).to_arrow_reader(
                         ROW_GROUP_ROWS
                     ):
                         messages.write(batch)
@@ -577,12 +579,12 @@ class _BackgroundWriter:
             self._file.close()
 
 
-def _chunk_messages(con: duckdb.DuckDBPyConnection, day: date, sql: bool) -> str:
+def _chunk_messages(day: date, sql: bool, parsed: int) -> str:
     """The query of a chunk's accepted messages in line order: the SQL path's straight from `v`
     (not copied into a table first) and the few the pydantic parser accepted (`msg_stage`).
     With none of the latter (the usual chunk), `v`'s rows unnested in place are already in
-    order (the connection preserves insertion order), so there is no sort."""
-    ((parsed,),) = con.execute("SELECT count(*) FROM msg_stage").fetchall()
+    order (the connection preserves insertion order), so there is no sort. `parsed`: how many
+    messages the pydantic parser staged."""
     parts = ([_SQL_PATH_MESSAGES] if sql else []) + ([_PARSED_MESSAGES] if parsed else [])
     if not parts:
         parts = [_PARSED_MESSAGES]  # no rows, but the columns
