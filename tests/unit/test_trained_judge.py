@@ -19,7 +19,7 @@ from orchestration.judge.trained import NoLabelledDataError, TrainedJudge, load_
 from orchestration.judge.trained.artifact import ARTIFACT_NAME, CARD_NAME
 from orchestration.judge.trained.data import load_labelled, load_own_labels
 from orchestration.judge.trained.features import observe_many
-from orchestration.judge.trained.train import evaluate, train
+from orchestration.judge.trained.train import evaluate, format_report, train
 
 HAPPY = [
     ("My order 4411 has not arrived yet, can you check?", "I have refunded the order, sorry.",
@@ -238,6 +238,16 @@ def test_the_report_is_out_of_fold_per_set_and_per_held_out_source(data_dir: Pat
     assert kfold["sets"]["stc3_dev"]["n"] == 20
     assert kfold["sets"]["stc3_dev"]["human_share_4_5"] == 0.4
     assert 0 <= kfold["sets"]["uss"]["f1_4_5"] <= 1
+    # Beside F1: calling every conversation 4-5 (2p / (1 + p)), and the ranking's AUC (none
+    # where a set has one class: SGD all rated 4, MWOZ none).
+    assert kfold["sets"]["stc3_dev"]["f1_all_4_5"] == round(2 * 0.4 / 1.4, 4)
+    assert 0 <= kfold["sets"]["stc3_dev"]["auc_4_5"] <= 1
+    assert kfold["sets"]["uss_SGD"]["auc_4_5"] is None
+    assert kfold["sets"]["uss_MWOZ"]["auc_4_5"] is None
+    assert "auc_4_5" in repeated["sets"]["stc3_dev"]
+    assert "auc_4_5" not in repeated["sets"]["uss_SGD"]
+    text = format_report(report)
+    assert "all-4-5 F1" in text and "AUC" in text
     assert kfold["ai_vs_human"]["human_gap_points"] == 100.0  # SGD all 4, MWOZ none
     # Held out whole, trained on the rest only.
     assert report["leave_one_dataset_out"]["stc3_dev"]["trained_on"] == ["uss_MWOZ", "uss_SGD"]

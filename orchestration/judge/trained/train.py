@@ -34,7 +34,7 @@ from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from orchestration.judge.offline import OfflineJudge
@@ -61,6 +61,7 @@ __all__ = [
     "FORMAT_VERSION",
     "TrainingResult",
     "evaluate",
+    "format_report",
     "grouped_folds",
     "main",
     "model_digest",
@@ -104,10 +105,20 @@ def training_targets(examples: Sequence[LabelledExample]) -> Targets:
     )
 
 
-def _set_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+def _set_metrics(
+    truth: np.ndarray, predicted: np.ndarray, probability: np.ndarray
+) -> dict[str, Any]:
+    """F1 of "rated 4-5" and the share bias; beside them what F1 alone hides: the F1 of calling
+    every conversation 4-5 (2p / (1 + p) for a human share p: the trivial baseline), and the
+    ROC AUC of P(4-5) (how well the model ranks, whatever the cut; 0.5 is chance; None when the
+    set has one class only)."""
+    share = float(truth.mean())
+    both = bool(truth.any() and not truth.all())
     return {
         "n": int(truth.size),
         "f1_4_5": round(float(f1_score(truth, predicted, zero_division=0.0)), 4),
+        "f1_all_4_5": round(2 * share / (1 + share), 4),
+        "auc_4_5": round(float(roc_auc_score(truth, probability)), 4) if both else None,
         "human_share_4_5": round(float(truth.mean()), 4),
         "predicted_share_4_5": round(float(predicted.mean()), 4),
         "share_bias_points": round(100 * float(predicted.mean() - truth.mean()), 2),
@@ -131,14 +142,19 @@ def _handler_gap(
 
 
 def _report_block(
-    examples: Sequence[LabelledExample], truth: np.ndarray, predicted: np.ndarray
+    examples: Sequence[LabelledExample],
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    probability: np.ndarray,
 ) -> dict[str, Any]:
     sets = np.array([e.set_name for e in examples])
     families = np.array([family_of(s) for s in sets])
-    per_set = {s: _set_metrics(truth[sets == s], predicted[sets == s]) for s in sorted(set(sets))}
-    for family in sorted(set(families)):
-        if family not in per_set:
-            per_set[family] = _set_metrics(truth[families == family], predicted[families == family])
+    groups = {s: sets == s for s in sorted(set(sets))}
+    groups |= {f: families == f for f in sorted(set(families)) if f not in groups}
+    per_set = {
+        name: _set_metrics(truth[rows], predicted[rows], probability[rows])
+        for name, rows in groups.items()
+    }
     uss = families == "uss"
     return {
         "sets": per_set,
@@ -182,6 +198,7 @@ def evaluate(
     blocks = []
     for split_seed in range(seed, seed + max(1, repeats)):
         predicted = np.zeros(len(examples), dtype=bool)
+        probability = np.zeros(len(examples))
         expected_sub = {name: np.full(len(examples), np.nan) for name in SUBSCORES}
         splits = grouped_folds(examples, split_seed)
         folds = len(splits)
@@ -191,9 +208,14 @@ def evaluate(
             )
             prediction = model.predict([observed[i] for i in test_idx])
             predicted[test_idx] = prediction.positive
+            probability[test_idx] = prediction.probability
             for name, values in prediction.subscores.items():
                 expected_sub[name][test_idx] = values
-        block = {"folds": folds, "seed": split_seed, **_report_block(examples, truth, predicted)}
+        block = {
+            "folds": folds,
+            "seed": split_seed,
+            **_report_block(examples, truth, predicted, probability),
+        }
         block["subscores"] = _subscore_report(examples, observed, targets, expected_sub)
         blocks.append(block)
     report["grouped_kfold"] = blocks[0]
@@ -203,7 +225,8 @@ def evaluate(
             "sets": {
                 name: {
                     key: _spread([b["sets"][name][key] for b in blocks])
-                    for key in ("f1_4_5", "share_bias_points")
+                    for key in ("f1_4_5", "share_bias_points", "auc_4_5")
+                    if all(b["sets"][name][key] is not None for b in blocks)
                 }
                 for name in blocks[0]["sets"]
             },
@@ -224,7 +247,9 @@ def evaluate(
         model = fit_model([observed[i] for i in train_idx], targets.take(train_idx), seed)
         prediction = model.predict([observed[i] for i in test_idx])
         held_examples = [examples[i] for i in test_idx]
-        block = _report_block(held_examples, truth[test_idx], prediction.positive)
+        block = _report_block(
+            held_examples, truth[test_idx], prediction.positive, prediction.probability
+        )
         lodo[name] = {"trained_on": sorted(set(sets[train_idx])), **block}
     report["leave_one_dataset_out"] = lodo
     return report
@@ -263,7 +288,8 @@ def _subscore_report(
     return out
 
 
-def _format_report(report: dict[str, Any]) -> str:
+def format_report(report: dict[str, Any]) -> str:
+    """The out-of-fold report as the training command prints it."""
     lines = []
     for title, key in (("grouped K-fold", "grouped_kfold"), ("leave-one-dataset-out", None)):
         blocks = (
@@ -273,8 +299,8 @@ def _format_report(report: dict[str, Any]) -> str:
             f"{title}" + (f" ({report[key]['folds']} folds)" if key else " (no label from it)")
         )
         lines.append(
-            f"  {'set':<12}{'n':>6}{'F1 4-5':>9}{'pred 4-5':>10}{'human 4-5':>11}"
-            f"{'bias pts':>10}  reference"
+            f"  {'set':<12}{'n':>6}{'F1 4-5':>9}{'all-4-5 F1':>12}{'AUC':>7}{'pred 4-5':>10}"
+            f"{'human 4-5':>11}{'bias pts':>10}  reference"
         )
         for held, block in blocks.items():
             for name, m in block["sets"].items():
@@ -287,9 +313,11 @@ def _format_report(report: dict[str, Any]) -> str:
                     if ref
                     else ""
                 )
+                auc = "-" if m["auc_4_5"] is None else f"{m['auc_4_5']:.2f}"
                 lines.append(
-                    f"  {name:<12}{m['n']:>6}{m['f1_4_5']:>9.2f}{m['predicted_share_4_5']:>10.1%}"
-                    f"{m['human_share_4_5']:>11.1%}{m['share_bias_points']:>+10.1f}  {ref_text}"
+                    f"  {name:<12}{m['n']:>6}{m['f1_4_5']:>9.2f}{m['f1_all_4_5']:>12.2f}{auc:>7}"
+                    f"{m['predicted_share_4_5']:>10.1%}{m['human_share_4_5']:>11.1%}"
+                    f"{m['share_bias_points']:>+10.1f}  {ref_text}"
                 )
             gap = block.get("ai_vs_human")
             if gap and (not held or held == "uss"):
@@ -302,13 +330,14 @@ def _format_report(report: dict[str, Any]) -> str:
         if repeated:
             lines.append(
                 f"  over {len(repeated['seeds'])} splits (seeds {repeated['seeds'][0]}-"
-                f"{repeated['seeds'][-1]}): F1 4-5 mean (min-max), share bias mean"
+                f"{repeated['seeds'][-1]}): F1 4-5 mean (min-max), share bias mean, AUC mean"
             )
             for name, m in repeated["sets"].items():
                 f1 = m["f1_4_5"]
+                auc = f"{m['auc_4_5']['mean']:>7.2f}" if "auc_4_5" in m else f"{'-':>7}"
                 lines.append(
                     f"  {name:<12}{f1['mean']:>9.3f} ({f1['min']:.2f}-{f1['max']:.2f})"
-                    f"{m['share_bias_points']['mean']:>+10.1f}"
+                    f"{m['share_bias_points']['mean']:>+10.1f}{auc}"
                 )
         if key:
             for name, m in report[key].get("subscores", {}).items():
@@ -503,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"in {card['train_seconds']:.1f} s -> {result.artifact}"
     )
     if card["out_of_fold"]:
-        print(_format_report(card["out_of_fold"]))
+        print(format_report(card["out_of_fold"]))
     return 0
 
 
