@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import date
 
 import pandas as pd
@@ -86,6 +87,21 @@ def test_one_score_for_everyone_fails_only_the_distribution() -> None:
     assert report.failures and all(f.distribution for f in report.failures)
     small = validate(_scored(MIN_ROWS_FOR_DISTRIBUTION - 1, [2]), "scored_conversations")
     assert small.success and not small.distribution_checked
+
+
+def test_validate_keeps_no_frame_alive() -> None:
+    """GX keeps its last context in a module-level manager, and the context its data source's
+    frame: a 1M-row day's frame (over 1 GB) stayed in the Dagster process after the check."""
+
+    def frames_of(rows: int) -> list[pd.DataFrame]:
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and len(o) == rows]
+
+    rows = 37  # no other frame in the test process has this many rows
+    assert not frames_of(rows)
+    report = validate(_scored(rows, [1, 2, 3, 4, 5]), "scored_conversations")
+    assert report.success and report.rows == rows
+    assert not frames_of(rows)
 
 
 def test_psi_is_zero_for_the_same_shape_and_large_for_a_shift() -> None:
