@@ -14,6 +14,7 @@ scale). Suites are data here; `validate` builds them in an ephemeral great-expec
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -226,8 +227,21 @@ def validate(frame: pd.DataFrame, suite: str) -> SuiteReport:
     if frame.empty:
         return SuiteReport(suite, 0, False, [])
     referenced = [kwargs.get(key) for _, kwargs in specs for key in ("column_A", "column_B")]
-    frame = _prepared(frame, [name for name in referenced if name])
+    outcomes = _run_suite(
+        _prepared(frame, [name for name in referenced if name]), suite, specs, len(values)
+    )
+    # GX's objects hold each other in reference cycles (data source, asset, execution engine,
+    # the batch's copy of the frame): collect them now, not at the interpreter's next full
+    # collection (in a 1M-row Dagster run that came 25 s into `dbt build`, 0.9 GB later).
+    gc.collect()
+    return SuiteReport(suite, len(frame), checked, outcomes)
 
+
+def _run_suite(
+    frame: pd.DataFrame, suite: str, specs: list[Spec], values: int
+) -> list[ExpectationOutcome]:
+    """The outcome of each expectation in `specs` (the first `values` are value expectations,
+    the rest distribution ones) over `frame`, in an ephemeral great-expectations context."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.data_context.types.base import (
@@ -251,7 +265,7 @@ def validate(frame: pd.DataFrame, suite: str) -> SuiteReport:
             .get_batch(batch_parameters={"dataframe": frame})
         )
         expectations = [getattr(gxe, name)(**kwargs) for name, kwargs in specs]
-        distribution_types = {e.expectation_type for e in expectations[len(values) :]}
+        distribution_types = {e.expectation_type for e in expectations[values:]}
         expectation_suite = context.suites.add(
             gx.ExpectationSuite(name=suite, expectations=expectations)
         )
@@ -272,4 +286,4 @@ def validate(frame: pd.DataFrame, suite: str) -> SuiteReport:
                 kind, column, bool(item.success), _observed(item.result), kind in distribution_types
             )
         )
-    return SuiteReport(suite, len(frame), checked, outcomes)
+    return outcomes
