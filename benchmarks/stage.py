@@ -4,12 +4,14 @@
 
 Each stage reads and writes what the Dagster assets hand each other (Parquet tables in the lake
 folder `DIR/lake/<asset>/<day>/`, the DuckDB file `DIR/warehouse.duckdb`), so a stage's peak
-RSS is its own, measured with `getrusage` in the process that ran it (for `dbt`, the `dbt build`
-child; with `--judge-processes N`, the judge's workers count too: this process + N x the
-largest worker's peak, an upper bound). `floor` is DuckDB's own `read_json` of the same landing
+RSS is its own: for `dbt`, the `dbt build` child's (`getrusage`); for every other stage, the
+most this process and its children (the judge's workers, Dagster's `dbt`) held at once, summed
+over the process tree every 0.1 s with psutil, and never less than the exact `getrusage` peak
+of this process or of its largest child. `floor` is DuckDB's own `read_json` of the same landing
 files into a table: what reading the raw files costs with no contract at all. `dagster`
-materialises the whole partition (every asset and check of `daily_cx_job`) through Dagster into
-its own lake, warehouse and instance.
+materialises the whole partition (every asset and check of `daily_cx_job`) into its own lake,
+warehouse and instance, the way a launched run executes (`execute_job`), not with
+`execute_in_process`, which keeps every step's output in memory until the run ends.
 Used by `benchmarks.pipeline`; prints figures, asserts nothing.
 """
 
@@ -24,9 +26,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagster import JobDefinition
 
 __all__ = ["main"]
 
@@ -37,6 +44,43 @@ def _self_peak_mib() -> float:
 
 def _children_peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+class _TreePeak(threading.Thread):
+    """The largest sum of RSS over this process and all its descendants, sampled every
+    `interval` seconds while the stage runs (a spike between two samples is missed; pages that
+    forked workers share are counted once per process)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        super().__init__(name="tree-peak", daemon=True)
+        self.interval = interval
+        self.peak_bytes = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._done.wait(self.interval):
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:  # exited between the listing and the read
+                    continue
+            self.peak_bytes = max(self.peak_bytes, total)
+
+    def __enter__(self) -> _TreePeak:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self.join()
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_bytes / 2**20
 
 
 def _floor(work: Path, day: date) -> int:
@@ -133,6 +177,14 @@ def _dbt(
     return rows
 
 
+def daily_cx_job() -> JobDefinition:
+    """The code location's job, rebuilt from the environment (`reconstructable` needs a
+    module-level function)."""
+    from orchestration.definitions import build_defs
+
+    return build_defs().resolve_job_def("daily_cx_job")
+
+
 def _dagster(work: Path, day: date) -> int:
     """One real materialisation of the partition: every asset and check of `daily_cx_job`."""
     home = work / "dagster-run"
@@ -146,14 +198,14 @@ def _dagster(work: Path, day: date) -> int:
             "CX_WAREHOUSE_PATH": str(home / "warehouse.duckdb"),
         }
     )
-    from dagster import DagsterInstance
+    from dagster import DagsterInstance, execute_job, reconstructable
 
-    from orchestration.definitions import build_defs
-
-    job = build_defs().resolve_job_def("daily_cx_job")
-    result = job.execute_in_process(
-        partition_key=day.isoformat(), instance=DagsterInstance.get(), raise_on_error=False
-    )
+    with DagsterInstance.get() as instance:
+        result = execute_job(
+            reconstructable(daily_cx_job),
+            instance,
+            tags={"dagster/partition": day.isoformat()},
+        )
     if not result.success:
         raise SystemExit("the Dagster run failed")
     import duckdb
@@ -187,31 +239,33 @@ def main(argv: list[str] | None = None) -> None:
     for module in _IMPORTS[args.stage]:  # imports are start-up, not the stage's work
         importlib.import_module(module)
     started = time.perf_counter()
-    if args.stage == "dbt":
-        from orchestration.settings import REPO_ROOT
+    with _TreePeak() as tree:
+        if args.stage == "dbt":
+            from orchestration.settings import REPO_ROOT
 
-        project = args.dbt_project_dir or REPO_ROOT / "dbt_project"
-        rows = _dbt(args.work, args.day, project, args.max_day, args.full_refresh)
-    elif args.stage == "judge":
-        rows = _judge(args.work, args.day, args.judge_processes)
-    else:
-        rows = {
-            "floor": _floor,
-            "extract": _extract,
-            "load": _load,
-            "dagster": _dagster,
-        }[args.stage](args.work, args.day)
+            project = args.dbt_project_dir or REPO_ROOT / "dbt_project"
+            rows = _dbt(args.work, args.day, project, args.max_day, args.full_refresh)
+        elif args.stage == "judge":
+            rows = _judge(args.work, args.day, args.judge_processes)
+        else:
+            rows = {
+                "floor": _floor,
+                "extract": _extract,
+                "load": _load,
+                "dagster": _dagster,
+            }[args.stage](args.work, args.day)
     seconds = time.perf_counter() - started
     if args.stage == "dbt":
         peak = _children_peak_mib()
-    elif args.stage in ("judge", "dagster") and args.judge_processes > 1:
-        # this process plus every judge worker at the largest one's peak: an upper bound
-        peak = _self_peak_mib() + args.judge_processes * _children_peak_mib()
-    else:
-        peak = _self_peak_mib()
+    else:  # the whole tree at once, never below an exact per-process peak
+        peak = max(tree.peak_mib, _self_peak_mib(), _children_peak_mib())
     figures = {"stage": args.stage, "seconds": seconds, "peak_rss_mib": peak, "rows": rows}
     # the parts of that figure: this process, and the largest child (a judge worker, `dbt`)
-    figures |= {"self_peak_mib": _self_peak_mib(), "largest_child_peak_mib": _children_peak_mib()}
+    figures |= {
+        "self_peak_mib": _self_peak_mib(),
+        "largest_child_peak_mib": _children_peak_mib(),
+        "tree_peak_sampled_mib": tree.peak_mib,
+    }
     print(json.dumps(figures))
 
 
