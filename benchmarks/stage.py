@@ -48,8 +48,8 @@ def _children_peak_mib() -> float:
 
 class _TreePeak(threading.Thread):
     """The largest sum of RSS over this process and all its descendants, sampled every
-    `interval` seconds while the stage runs (a spike between two samples is missed; pages that
-    forked workers share are counted once per process)."""
+    `interval` seconds while the stage runs (a spike between two samples is missed; a page that
+    forked workers share counts in each of them, so the sum can overstate)."""
 
     def __init__(self, interval: float = 0.1) -> None:
         super().__init__(name="tree-peak", daemon=True)
