@@ -112,16 +112,16 @@ def _set_metrics(
     every conversation 4-5 (2p / (1 + p) for a human share p: the trivial baseline), and the
     ROC AUC of P(4-5) (how well the model ranks, whatever the cut; 0.5 is chance; None when the
     set has one class only)."""
-    share = float(truth.mean())
+    share, predicted_share = float(truth.mean()), float(predicted.mean())
     both = bool(truth.any() and not truth.all())
     return {
         "n": int(truth.size),
         "f1_4_5": round(float(f1_score(truth, predicted, zero_division=0.0)), 4),
         "f1_all_4_5": round(2 * share / (1 + share), 4),
         "auc_4_5": round(float(roc_auc_score(truth, probability)), 4) if both else None,
-        "human_share_4_5": round(float(truth.mean()), 4),
-        "predicted_share_4_5": round(float(predicted.mean()), 4),
-        "share_bias_points": round(100 * float(predicted.mean() - truth.mean()), 2),
+        "human_share_4_5": round(share, 4),
+        "predicted_share_4_5": round(predicted_share, 4),
+        "share_bias_points": round(100 * (predicted_share - share), 2),
     }
 
 
