@@ -69,6 +69,16 @@ def _stc3(cid: str, turns: tuple[str, ...], score: int) -> dict:
     }
 
 
+def _turn_ratings(turns: tuple[str, ...], score: int) -> list[dict]:
+    """USS-style ratings of each customer turn: 3 until the last, which leans to the score."""
+    customer = range(0, len(turns), 2)
+    last = customer[-1]
+    return [
+        {"message_index": i, "scores": [score, score, 3] if i == last else [3, 3, 3]}
+        for i in customer
+    ]
+
+
 def _uss(cid: str, subset: str, turns: tuple[str, ...], score: int) -> dict:
     return {
         "conversation_id": cid,
@@ -80,6 +90,7 @@ def _uss(cid: str, subset: str, turns: tuple[str, ...], score: int) -> dict:
         "human_score": score,
         "annotator_scores": [score, score, 3],
         "human_score_mean": (2 * score + 3) / 3,
+        "turn_scores": _turn_ratings(turns, score),
     }
 
 
@@ -396,3 +407,86 @@ def test_a_repeated_label_key_takes_the_first_as_the_contract_does(tmp_path: Pat
     (tmp_path / "own" / "acme.jsonl").write_text(line + "\n", encoding="utf-8")
     (example,) = load_own_labels(tmp_path / "own")
     assert example.score == 5
+
+
+def test_turn_summaries_by_hand() -> None:
+    """Three conversations' predicted turn ratings: [3, 4, 2], none, [5]."""
+    from orchestration.judge.trained.model import TURN_NAMES, _summarise
+
+    out = _summarise(np.array([3.0, 4.0, 2.0, 5.0]), np.array([3, 0, 1]), 3.5, 2.5, 3.1)
+    assert out.shape == (3, len(TURN_NAMES))
+    # mean, last, last three, min, max, weighted (0.2, 0.6, 1.0), share > 3.5, share < 2.5
+    expected = [3.0, 2.0, 3.0, 2.0, 4.0, (0.6 + 2.4 + 2.0) / 1.8, 1 / 3, 1 / 3]
+    np.testing.assert_allclose(out[0], expected)
+    np.testing.assert_allclose(out[1], [3.1] * 6 + [0, 0])
+    np.testing.assert_allclose(out[2], [5.0] * 6 + [1, 0])
+
+
+def test_turn_ratings_follow_the_customer_turns_with_text(tmp_path: Path) -> None:
+    record = _uss("uss-MWOZ-t", "MWOZ", ("Hi", "Hello.", "", "Hm?", "Bye"), 3)
+    record["messages"][3]["role"] = "customer"  # customer turns at 0, 2 (empty), 3, 4
+    record["turn_scores"] = [
+        {"message_index": 0, "scores": [3, 4]},
+        {"message_index": 2, "scores": [1, 1]},  # no text: not a turn the judge sees
+        {"message_index": 4, "scores": [5, 4, 4]},
+    ]
+    _write(tmp_path, "uss.jsonl", [record])
+    (example,) = load_labelled(tmp_path).examples
+    np.testing.assert_allclose(example.turn_scores, [3.5, np.nan, 13 / 3])
+    (item,) = observe_many(OfflineJudge(), [example.conversation])
+    assert item.customer_turns == ("hi", "hm?", "bye")  # type: ignore[union-attr]
+    record["turn_scores"][1]["scores"] = [0]
+    _write(tmp_path, "uss.jsonl", [record])
+    with pytest.raises(ValueError, match=r"conversation_id='uss-MWOZ-t'\) field 'turn_scores'"):
+        load_labelled(tmp_path)
+
+
+def test_the_turn_model_learns_from_rated_turns_and_is_cross_fitted(data_dir: Path) -> None:
+    from orchestration.judge.trained.model import TURN_NAMES, _turn_summaries, fit_model
+    from orchestration.judge.trained.train import training_targets
+
+    data = load_labelled(data_dir)
+    items = observe_many(OfflineJudge(), [e.conversation for e in data.examples])
+    targets = training_targets(data.examples)
+    model = fit_model(items, targets, seed=0)  # type: ignore[arg-type]
+    assert model.turns is not None
+    # Only the family whose conversations have rated turns uses them.
+    assert {n: f.uses_turns for n, f in model.families.items()} == {
+        "stc3_dev": False,
+        "uss": True,
+    }
+    names = model.families["uss"].feature_names
+    assert [n for n in names if n.startswith("cue:turn_")] == [f"cue:{n}" for n in TURN_NAMES]
+    # The rated rows' summaries come from fold models that never saw them.
+    turns, summaries = _turn_summaries(items, targets, seed=0)  # type: ignore[arg-type]
+    assert turns is not None and summaries is not None
+    rated = [i for i, e in enumerate(data.examples) if e.turn_scores]
+    unrated = [i for i, e in enumerate(data.examples) if not e.turn_scores]
+    in_sample = turns.summaries([items[i] for i in rated])  # type: ignore[misc]
+    assert not np.allclose(summaries[rated], in_sample)
+    np.testing.assert_allclose(summaries[unrated], turns.summaries([items[i] for i in unrated]))  # type: ignore[misc]
+    # Satisfied last turns are predicted higher than unhappy ones.
+    happy = NEW_HAPPY, NEW_UNHAPPY
+    last = turns.summaries(observe_many(OfflineJudge(), list(happy)))[:, 1]  # type: ignore[arg-type]
+    assert last[0] > last[1]
+    # Without any rated turn there is no turn model, and no turn feature.
+    for e in data.examples:
+        object.__setattr__(e, "turn_scores", ())
+    plain = fit_model(items, training_targets(data.examples), seed=0)  # type: ignore[arg-type]
+    assert plain.turns is None
+    assert not any(f.uses_turns for f in plain.families.values())
+
+
+def test_words_and_pairs_are_the_terms_of_scikit_learns_word_pairs() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from orchestration.judge.trained.features import words, words_and_pairs
+
+    texts = ["thanks, that's all", "no", "", "play it on the bedroom speaker", "no no no thanks"]
+    ours = TfidfVectorizer(analyzer=words_and_pairs, sublinear_tf=True).fit(texts)
+    theirs = TfidfVectorizer(
+        tokenizer=words, token_pattern=None, lowercase=False, ngram_range=(1, 2), sublinear_tf=True
+    ).fit(texts)
+    assert words_and_pairs(texts[0]) == ["thanks", "that", "all", "thanks that", "that all"]
+    assert ours.vocabulary_ == theirs.vocabulary_
+    assert (ours.transform(texts) != theirs.transform(texts)).nnz == 0

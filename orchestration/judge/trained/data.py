@@ -4,13 +4,15 @@ Each record is mapped onto the input contract the way the demo replay maps it (t
 `author_kind` is `ai` for USS SGD's simulated system, `human` otherwise) without inventing message
 times: the model never sees timeliness, which the demo synthesises. Labels kept per record:
 `human_score` (1-5, the set's consensus), `human_score_mean` (the raters' mean) and, for the
-helpdesk set, the raters' median A (task accomplished) and E (efficiency), on 1-5.
+helpdesk set, the raters' median A (task accomplished) and E (efficiency), on 1-5; for USS, the
+raters' mean satisfaction at each customer turn (`turn_scores`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,9 @@ class LabelledExample:
     positive_share: float  # share of raters who gave 4 or 5 (the label itself when no raters)
     resolution: float | None  # helpdesk A median on 1-5, else None
     efficiency: float | None  # helpdesk E median on 1-5, else None
+    #: Per customer message with text, in order (as `features.Observed.customer_turns`): the
+    #: raters' mean satisfaction at that turn, 1-5, NaN where unrated; empty without turn labels.
+    turn_scores: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,29 @@ def _quality(raw: Mapping[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _turn_scores(raw: Mapping[str, Any], where: str) -> tuple[float, ...]:
+    """USS's per-turn ratings (`turn_scores`: message_index -> the raters' scores) as the mean
+    rating of each customer message with text, in message order (NaN where none was rated)."""
+    rated: dict[int, float] = {}
+    for turn in raw.get("turn_scores") or []:
+        index, scores = turn.get("message_index"), turn.get("scores")
+        if (
+            type(index) is not int
+            or not isinstance(scores, list)
+            or not scores
+            or any(type(v) is not int or not 1 <= v <= 5 for v in scores)
+        ):
+            raise ValueError(f"{where} field 'turn_scores': {turn!r} is not a rated turn")
+        rated[index] = sum(scores) / len(scores)
+    if not rated:
+        return ()
+    out = []
+    for index, message in enumerate(raw.get("messages") or []):
+        if message.get("role") == "customer" and str(message.get("text") or "").strip():
+            out.append(rated.get(index, math.nan))
+    return tuple(out)
+
+
 def to_labelled(source: str, raws: Iterable[Mapping[str, Any]]) -> list[LabelledExample]:
     """Public records of one replay source -> labelled examples (unlabelled ones are skipped).
 
@@ -143,6 +171,9 @@ def to_labelled(source: str, raws: Iterable[Mapping[str, Any]]) -> list[Labelled
                 ),
                 resolution=_quality(raw, "A"),
                 efficiency=_quality(raw, "E"),
+                turn_scores=_turn_scores(
+                    raw, f"{SOURCE_FILES.get(source, source)}:{line} (conversation_id={cid!r})"
+                ),
             )
         )
     return out

@@ -13,6 +13,7 @@ never used (the demo synthesises them, the labelled sets have none).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ __all__ = [
     "observe_many",
     "text_fields",
     "words",
+    "words_and_pairs",
 ]
 
 TEXT_FIELDS = ("customer", "last_customer", "agent")
@@ -95,6 +97,14 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def words_and_pairs(text: str) -> list[str]:
+    """`words` and then each pair of adjacent words: the terms scikit-learn's `ngram_range=(1, 2)`
+    makes of `words`, in its order, as one analyzer call (its own path adds a few calls per text,
+    15-20% of transforming short texts such as single turns)."""
+    found = _WORD.findall(text)
+    return found + [f"{a} {b}" for a, b in itertools.pairwise(found)]
+
+
 @functools.lru_cache(maxsize=1024)
 def customer_words(text: str) -> tuple[str, ...]:
     """`words` of everything the customer wrote, cached: the router and the chosen family's
@@ -115,6 +125,9 @@ class Observed:
     turns: int
     agent_turns: int
     ends_with_customer: bool
+    #: Each customer message with text (as in `customer`): the turn model's input
+    #: (`model.TurnModel`).
+    customer_turns: tuple[str, ...] = ()
 
 
 def _observe(rule: OfflineJudge, conversation: Conversation) -> Observed:
@@ -139,6 +152,7 @@ def _observe(rule: OfflineJudge, conversation: Conversation) -> Observed:
         turns=turns,
         agent_turns=len(agent),
         ends_with_customer=last_role == "customer",
+        customer_turns=tuple(customer),
     )
 
 

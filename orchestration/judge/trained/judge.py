@@ -56,6 +56,14 @@ CUE_LABELS = {
     "sentiment_start": "customer's opening sentiment",
     "resolved_share": "share of issues resolved",
     "unresolved_share": "share of issues unresolved",
+    "turn_mean": "predicted satisfaction over the customer's turns",
+    "turn_last": "predicted satisfaction at the last customer turn",
+    "turn_last3": "predicted satisfaction over the last three customer turns",
+    "turn_min": "the customer's least satisfied turn",
+    "turn_max": "the customer's most satisfied turn",
+    "turn_weighted": "predicted satisfaction, later turns weighted",
+    "turn_high_share": "share of customer turns predicted satisfied",
+    "turn_low_share": "share of customer turns predicted dissatisfied",
 }
 TEXT_LABELS = {"customer": "customer", "last_customer": "last customer msg", "agent": "agent"}
 BATCH = 512

@@ -24,6 +24,16 @@ Per family:
     sub-scores  ridge regressions of the raters' resolution (A) and efficiency (E) on the rows
                 that carry them (the helpdesk set); absent when no training row has them.
 
+Across families, where training rows carry per-turn ratings (USS: the raters' satisfaction at
+every user turn, 41,552 turns):
+
+    turn model  ridge regression of a turn's rating from the customer's message, words and word
+                pairs (`TurnModel`); its predictions, summarised per conversation
+                (`TURN_NAMES`: mean, last, last three, min, max, later turns weighted, shares
+                above and below the training turns' 90th/10th percentiles), join the cues. Rows it
+                was trained on get cross-fitted summaries (`TURN_FOLDS` folds), so the
+                classifier never learns from predictions of turns the turn model has seen.
+
 Everything is linear, so a score is explained by its largest contributions
 (`FamilyModel.explain`).
 Deterministic: same data and seed, same model (the seed drives the inner split).
@@ -33,12 +43,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from orchestration.judge.rubric import round_half_up
@@ -49,14 +60,17 @@ from orchestration.judge.trained.features import (
     cue_matrix,
     customer_words,
     words,
+    words_and_pairs,
 )
 
 __all__ = [
     "SUBSCORES",
+    "TURN_NAMES",
     "FamilyModel",
     "Prediction",
     "Targets",
     "TrainedModel",
+    "TurnModel",
     "family_of",
     "fit_model",
 ]
@@ -73,6 +87,22 @@ ROUTER_TERMS = 5_000
 RIDGE_ALPHA = 3.0
 MIN_SUBSCORE_ROWS = 30
 SUBSCORES = ("resolution", "efficiency")
+#: The turn model's per-conversation summaries, in column order after `CUE_NAMES`.
+TURN_NAMES = (
+    "turn_mean",
+    "turn_last",
+    "turn_last3",
+    "turn_min",
+    "turn_max",
+    "turn_weighted",
+    "turn_high_share",
+    "turn_low_share",
+)
+TURN_FOLDS = 5
+#: The turn model's n-gram range and vocabulary cap. The agent's reply before the turn added
+#: nothing (USS, five folds: AUC of the summaries 0.716 with its words, 0.715 without) and cost
+#: half the scoring time.
+TURN_NGRAMS = ((1, 2), 20_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +113,8 @@ class Targets:
     mean: np.ndarray  # raters' mean score
     subscores: dict[str, np.ndarray] = field(default_factory=dict)  # NaN where unlabelled
     sets: np.ndarray | None = None  # the labelled set of each row (per-set thresholds)
+    #: Per row, the raters' mean at each customer turn (NaN unrated; empty without turn labels).
+    turns: list[np.ndarray] | None = None
 
     def take(self, rows: np.ndarray) -> Targets:
         """These rows' targets only."""
@@ -91,6 +123,7 @@ class Targets:
             mean=self.mean[rows],
             subscores={name: values[rows] for name, values in self.subscores.items()},
             sets=None if self.sets is None else self.sets[rows],
+            turns=None if self.turns is None else [self.turns[i] for i in rows],
         )
 
 
@@ -109,6 +142,118 @@ class Prediction:
 
 
 @dataclass(slots=True)
+class TurnModel:
+    """The raters' satisfaction at one customer turn, from the turn's words and word pairs (ridge
+    regression; fitted on every training turn with a rating), summarised per conversation as
+    `TURN_NAMES`."""
+
+    vectorizer: TfidfVectorizer
+    regressor: Ridge
+    high: float  # the training turns' 90th percentile of predictions
+    low: float  # and 10th
+    default: float  # the training turns' mean rating: the summary of a conversation with no turn
+
+    def predict_turns(self, items: Sequence[Observed]) -> tuple[np.ndarray, np.ndarray]:
+        """Every customer turn's predicted rating, conversation after conversation, and the
+        number of turns of each conversation."""
+        counts = np.array([len(i.customer_turns) for i in items], dtype=np.int64)
+        texts = [t for i in items for t in i.customer_turns]
+        if not texts:
+            return np.zeros(0), counts
+        return self.regressor.predict(self.vectorizer.transform(texts)), counts
+
+    def summaries(self, items: Sequence[Observed]) -> np.ndarray:
+        """One row of `TURN_NAMES` per conversation."""
+        predicted, counts = self.predict_turns(items)
+        return _summarise(predicted, counts, self.high, self.low, self.default)
+
+
+def _summarise(
+    predicted: np.ndarray, counts: np.ndarray, high: float, low: float, default: float
+) -> np.ndarray:
+    """`TURN_NAMES` per conversation from its turns' predictions (concatenated, `counts` each),
+    vectorised over the batch; a conversation without turns gets `default` and no shares."""
+    out = np.zeros((len(counts), len(TURN_NAMES)))
+    out[:, :6] = default
+    some = counts > 0
+    if not some.any():
+        return out
+    n = counts[some]
+    ends = np.cumsum(counts)[some]
+    starts = ends - n
+    total = np.concatenate([[0.0], np.cumsum(predicted)])
+    position = np.arange(len(predicted)) - np.repeat(np.cumsum(counts) - counts, counts)
+    length = np.repeat(counts, counts)
+    # later turns weigh more: 0.2 for the first, 1.0 for the last
+    weight = 0.2 + 0.8 * np.divide(position, length - 1, out=np.ones(len(predicted)),
+                                   where=length > 1)  # fmt: skip
+    weighted = np.concatenate([[0.0], np.cumsum(weight * predicted)])
+    weights = np.concatenate([[0.0], np.cumsum(weight)])
+    last3 = np.maximum(ends - 3, starts)
+    out[some] = np.column_stack(
+        [
+            (total[ends] - total[starts]) / n,
+            predicted[ends - 1],
+            (total[ends] - total[last3]) / (ends - last3),
+            np.minimum.reduceat(predicted, starts),
+            np.maximum.reduceat(predicted, starts),
+            (weighted[ends] - weighted[starts]) / (weights[ends] - weights[starts]),
+            np.add.reduceat((predicted > high).astype(np.float64), starts) / n,
+            np.add.reduceat((predicted < low).astype(np.float64), starts) / n,
+        ]
+    )
+    return out
+
+
+def _fit_turns(items: Sequence[Observed], ratings: Sequence[np.ndarray]) -> TurnModel:
+    """The turn model, fitted on every rated turn of these conversations."""
+    texts: list[str] = []
+    values: list[float] = []
+    for item, rated in zip(items, ratings, strict=True):
+        if len(rated) != len(item.customer_turns):
+            raise ValueError(
+                f"{len(rated)} turn ratings for {len(item.customer_turns)} customer turns"
+            )
+        for text, value in zip(item.customer_turns, rated, strict=True):
+            if np.isfinite(value):
+                texts.append(text)
+                values.append(float(value))
+    vectorizer = _vectorizer(*TURN_NGRAMS, words)
+    x = vectorizer.fit_transform(texts)
+    target = np.asarray(values)
+    regressor = Ridge(alpha=RIDGE_ALPHA).fit(x, target)
+    fitted = regressor.predict(x)
+    return TurnModel(
+        vectorizer=vectorizer,
+        regressor=regressor,
+        high=float(np.quantile(fitted, 0.9)),
+        low=float(np.quantile(fitted, 0.1)),
+        default=float(target.mean()),
+    )
+
+
+def _turn_summaries(
+    items: Sequence[Observed], targets: Targets, seed: int
+) -> tuple[TurnModel | None, np.ndarray | None]:
+    """The turn model of these training rows (None when no row has turn ratings) and every
+    row's summaries: cross-fitted for the rows it learns from (each from a model that never saw
+    that conversation), from the whole model for the others."""
+    if targets.turns is None:
+        return None, None
+    rated = np.flatnonzero([np.isfinite(t).any() for t in targets.turns])
+    if rated.size < TURN_FOLDS:
+        return None, None
+    model = _fit_turns([items[i] for i in rated], [targets.turns[i] for i in rated])
+    summaries = model.summaries(items)
+    for train, test in KFold(TURN_FOLDS, shuffle=True, random_state=seed).split(rated):
+        fold = _fit_turns(
+            [items[i] for i in rated[train]], [targets.turns[i] for i in rated[train]]
+        )
+        summaries[rated[test]] = fold.summaries([items[i] for i in rated[test]])
+    return model, summaries
+
+
+@dataclass(slots=True)
 class FamilyModel:
     """The model of one source family (its own vocabulary, scaler, weights and cuts)."""
 
@@ -124,14 +269,22 @@ class FamilyModel:
     set_thresholds: np.ndarray | None = None
     set_centroids: np.ndarray | None = None
     training_sets: list[str] = field(default_factory=list)
+    uses_turns: bool = False  # the turn model's summaries follow the cues
 
-    def features(self, items: Sequence[Observed]) -> sparse.csr_matrix:
-        return _features(items, self.scaler, self.vectorizers)
+    def features(
+        self, items: Sequence[Observed], summaries: np.ndarray | None = None
+    ) -> sparse.csr_matrix:
+        if self.uses_turns and summaries is None:
+            raise ValueError("this family model needs the turn model's summaries")
+        return _features(
+            items, self.scaler, self.vectorizers, summaries if self.uses_turns else None
+        )
 
     def predict_features(self, x: sparse.csr_matrix) -> Prediction:
         probability = self.classifier.predict_proba(x)[:, 1]
         if self.set_centroids is not None and self.set_thresholds is not None:
-            nearest = np.asarray(x[:, len(CUE_NAMES) :] @ self.set_centroids.T).argmax(axis=1)
+            text = x[:, self.scaler.n_features_in_ :]
+            nearest = np.asarray(text @ self.set_centroids.T).argmax(axis=1)
             threshold = self.set_thresholds[nearest]
             nearest_set = [self.set_names[i] for i in nearest]
         else:
@@ -163,10 +316,19 @@ class FamilyModel:
         ]
 
 
+def _dense(items: Sequence[Observed], summaries: np.ndarray | None) -> np.ndarray:
+    """The named numbers of each conversation: the cues, then the turn summaries if any."""
+    cues = cue_matrix(items)
+    return cues if summaries is None else np.hstack([cues, summaries])
+
+
 def _features(
-    items: Sequence[Observed], scaler: StandardScaler, vectorizers: dict[str, TfidfVectorizer]
+    items: Sequence[Observed],
+    scaler: StandardScaler,
+    vectorizers: dict[str, TfidfVectorizer],
+    summaries: np.ndarray | None = None,
 ) -> sparse.csr_matrix:
-    blocks = [sparse.csr_matrix(scaler.transform(cue_matrix(items)))]
+    blocks = [sparse.csr_matrix(scaler.transform(_dense(items, summaries)))]
     for name in TEXT_FIELDS:
         blocks.append(vectorizers[name].transform([getattr(i, name) for i in items]))
     return sparse.hstack(blocks, format="csr", dtype=np.float64)
@@ -175,16 +337,18 @@ def _features(
 def _vectorizer(
     ngrams: tuple[int, int], terms: int, tokenizer: Callable[[str], Sequence[str]]
 ) -> TfidfVectorizer:
-    """TF-IDF of n-grams seen in at least two conversations, the `terms` most frequent."""
+    """TF-IDF of n-grams seen in at least two conversations, the `terms` most frequent (words
+    and word pairs of `words` through `words_and_pairs`: the same terms, faster)."""
+    common: dict[str, Any] = {
+        "min_df": 2,
+        "max_features": terms,
+        "sublinear_tf": True,
+        "dtype": np.float64,
+    }
+    if ngrams == (1, 2) and tokenizer is words:
+        return TfidfVectorizer(analyzer=words_and_pairs, **common)
     return TfidfVectorizer(
-        tokenizer=tokenizer,
-        token_pattern=None,
-        lowercase=False,
-        ngram_range=ngrams,
-        min_df=2,
-        max_features=terms,
-        sublinear_tf=True,
-        dtype=np.float64,
+        tokenizer=tokenizer, token_pattern=None, lowercase=False, ngram_range=ngrams, **common
     )
 
 
@@ -209,14 +373,20 @@ def _share_threshold(probability: np.ndarray, share: float) -> float:
     return float(np.quantile(probability, 1.0 - share, method="higher"))
 
 
-def _fit_family(items: Sequence[Observed], targets: Targets, seed: int) -> FamilyModel:
-    """One family's model, every part fitted on these conversations only."""
+def _fit_family(
+    items: Sequence[Observed],
+    targets: Targets,
+    seed: int,
+    summaries: np.ndarray | None = None,
+) -> FamilyModel:
+    """One family's model, every part fitted on these conversations only (`summaries`: the turn
+    model's, cross-fitted where it learnt from the row; None for no turn features)."""
     positive = np.asarray(targets.positive, dtype=bool)
     if positive.all() or not positive.any():
         raise ValueError("training data needs conversations rated 4-5 and conversations not")
-    cues = cue_matrix(items)
-    scaler = StandardScaler().fit(cues)
-    blocks = [sparse.csr_matrix(scaler.transform(cues))]
+    dense = _dense(items, summaries)
+    scaler = StandardScaler().fit(dense)
+    blocks = [sparse.csr_matrix(scaler.transform(dense))]
     vectorizers: dict[str, TfidfVectorizer] = {}
     for name in TEXT_FIELDS:
         ngrams, terms = TEXT_NGRAMS[name]
@@ -242,7 +412,7 @@ def _fit_family(items: Sequence[Observed], targets: Targets, seed: int) -> Famil
     thresholds: list[float] = []
     centroids: list[np.ndarray] = []
     if targets.sets is not None:
-        text = x[:, len(CUE_NAMES) :]
+        text = x[:, dense.shape[1] :]
         for name in sorted(set(targets.sets.tolist())):
             rows = targets.sets == name
             centroid = _unit_mean(text, rows)
@@ -263,6 +433,8 @@ def _fit_family(items: Sequence[Observed], targets: Targets, seed: int) -> Famil
         if known.sum() >= MIN_SUBSCORE_ROWS:
             subscore_models[name] = Ridge(alpha=RIDGE_ALPHA).fit(x[known], values[known])
     names = [f"cue:{n}" for n in CUE_NAMES]
+    if summaries is not None:
+        names.extend(f"cue:{n}" for n in TURN_NAMES)
     for name in TEXT_FIELDS:
         names.extend(f"{name}:{term}" for term in vectorizers[name].get_feature_names_out())
     return FamilyModel(
@@ -277,6 +449,7 @@ def _fit_family(items: Sequence[Observed], targets: Targets, seed: int) -> Famil
         set_thresholds=np.array(thresholds) if set_names else None,
         set_centroids=np.vstack(centroids) if set_names else None,
         training_sets=[] if targets.sets is None else sorted(set(targets.sets.tolist())),
+        uses_turns=summaries is not None,
     )
 
 
@@ -301,6 +474,7 @@ class TrainedModel:
     families: dict[str, FamilyModel]
     router: TfidfVectorizer | None = None
     router_centroids: np.ndarray | None = None
+    turns: TurnModel | None = None  # where training rows had turn ratings
 
     @property
     def subscore_names(self) -> list[str]:
@@ -328,7 +502,13 @@ class TrainedModel:
             if rows.size == 0:
                 continue
             model = self.families[name]
-            x = model.features([items[i] for i in rows])
+            chosen = [items[i] for i in rows]
+            summaries = None
+            if model.uses_turns:
+                if self.turns is None:
+                    raise ValueError(f"family {name!r} needs a turn model; the model has none")
+                summaries = self.turns.summaries(chosen)
+            x = model.features(chosen, summaries)
             part = model.predict_features(x)
             probability[rows], threshold[rows] = part.probability, part.threshold
             positive[rows], score[rows], expected[rows] = part.positive, part.score, part.expected
@@ -375,14 +555,27 @@ def fit_model(items: Sequence[Observed], targets: Targets, seed: int = 0) -> Tra
         families = np.full(len(items), "all")
     else:  # a family that cannot be fitted alone trains with the first that can
         families = np.where(np.isin(families, fit_alone), families, fit_alone[0])
+    turns, summaries = _turn_summaries(items, targets, seed)
     models: dict[str, FamilyModel] = {}
     for name in fit_alone:
         rows = np.flatnonzero(families == name)
-        models[name] = _fit_family([items[i] for i in rows], targets.take(rows), seed)
+        # The turn features go to the families whose own conversations have rated turns (USS);
+        # the helpdesk family keeps its own cues and words (with them: F1 0.717 -> 0.707).
+        rated = (
+            summaries is not None
+            and targets.turns is not None
+            and any(np.isfinite(targets.turns[i]).any() for i in rows)
+        )
+        models[name] = _fit_family(
+            [items[i] for i in rows],
+            targets.take(rows),
+            seed,
+            summaries[rows] if rated and summaries is not None else None,
+        )
     if len(models) == 1:
-        return TrainedModel(models)
+        return TrainedModel(models, turns=turns)
     customer = [i.customer for i in items]
     router = _vectorizer((1, 1), ROUTER_TERMS, customer_words)
     x = router.fit_transform(customer)
     centroids = [_unit_mean(x, families == name) for name in models]
-    return TrainedModel(models, router, np.vstack(centroids))
+    return TrainedModel(models, router, np.vstack(centroids), turns)

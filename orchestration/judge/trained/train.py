@@ -102,6 +102,7 @@ def training_targets(examples: Sequence[LabelledExample]) -> Targets:
         mean=np.array([e.score_mean for e in examples], dtype=np.float64),
         subscores=subscores,
         sets=np.array([e.set_name for e in examples]),
+        turns=[np.asarray(e.turn_scores, dtype=np.float64) for e in examples],
     )
 
 
@@ -392,6 +393,8 @@ def train(
     evaluation = evaluate(data, observed, seed, repeats) if report else None
     model = fit_model(observed, training_targets(data.examples), seed=seed)
     vectorizers = [v for f in model.families.values() for v in f.vectorizers.values()]
+    if model.turns is not None:
+        vectorizers.append(model.turns.vectorizer)
     for vectorizer in [*vectorizers, *([model.router] if model.router is not None else [])]:
         vectorizer.stop_words_ = None  # the cut terms: not needed to score, and texts of the sets
     buffer = _dumps(model)
@@ -466,6 +469,12 @@ def model_digest(model: TrainedModel) -> str:
         if family.set_thresholds is not None and family.set_centroids is not None:
             add(family.set_thresholds)
             add(family.set_centroids)
+    if model.turns is not None:
+        turns = model.turns
+        add(turns.vectorizer.idf_)
+        sha.update("\n".join(turns.vectorizer.get_feature_names_out()).encode())
+        add(turns.regressor.coef_)
+        add([turns.regressor.intercept_, turns.high, turns.low, turns.default])
     if model.router is not None and model.router_centroids is not None:
         add(model.router.idf_)
         sha.update("\n".join(model.router.get_feature_names_out()).encode())
