@@ -174,7 +174,7 @@ def _summarise(
     """`TURN_NAMES` per conversation from its turns' predictions (concatenated, `counts` each),
     vectorised over the batch; a conversation without turns gets `default` and no shares."""
     out = np.zeros((len(counts), len(TURN_NAMES)))
-    out[:, :6] = default
+    out[:, :6] = default  # every summary but the two shares
     some = counts > 0
     if not some.any():
         return out
@@ -235,9 +235,9 @@ def _fit_turns(items: Sequence[Observed], ratings: Sequence[np.ndarray]) -> Turn
 def _turn_summaries(
     items: Sequence[Observed], targets: Targets, seed: int
 ) -> tuple[TurnModel | None, np.ndarray | None]:
-    """The turn model of these training rows (None when no row has turn ratings) and every
-    row's summaries: cross-fitted for the rows it learns from (each from a model that never saw
-    that conversation), from the whole model for the others."""
+    """The turn model of these training rows (None when fewer than `TURN_FOLDS` rows have turn
+    ratings) and every row's summaries: cross-fitted for the rows it learns from (each from a
+    model that never saw that conversation), from the whole model for the others."""
     if targets.turns is None:
         return None, None
     rated = np.flatnonzero([np.isfinite(t).any() for t in targets.turns])
