@@ -458,7 +458,8 @@ def test_the_turn_model_learns_from_rated_turns_and_is_cross_fitted(data_dir: Pa
     names = model.families["uss"].feature_names
     assert [n for n in names if n.startswith("cue:turn_")] == [f"cue:{n}" for n in TURN_NAMES]
     # The rated rows' summaries come from fold models that never saw them.
-    turns, summaries = _turn_summaries(items, targets, seed=0)  # type: ignore[arg-type]
+    rated_rows = np.array([bool(e.turn_scores) for e in data.examples])
+    turns, summaries = _turn_summaries(items, targets, rated_rows, seed=0)  # type: ignore[arg-type]
     assert turns is not None and summaries is not None
     rated = [i for i, e in enumerate(data.examples) if e.turn_scores]
     unrated = [i for i, e in enumerate(data.examples) if not e.turn_scores]

@@ -233,23 +233,24 @@ def _fit_turns(items: Sequence[Observed], ratings: Sequence[np.ndarray]) -> Turn
 
 
 def _turn_summaries(
-    items: Sequence[Observed], targets: Targets, seed: int
+    items: Sequence[Observed], targets: Targets, rated: np.ndarray, seed: int
 ) -> tuple[TurnModel | None, np.ndarray | None]:
     """The turn model of these training rows (None when fewer than `TURN_FOLDS` rows have turn
-    ratings) and every row's summaries: cross-fitted for the rows it learns from (each from a
-    model that never saw that conversation), from the whole model for the others."""
-    if targets.turns is None:
+    ratings: `rated`, bool per row) and every row's summaries: cross-fitted for the rows it
+    learns from (each from a model that never saw that conversation), from the whole model for
+    the others."""
+    learn = np.flatnonzero(rated)
+    if learn.size < TURN_FOLDS or targets.turns is None:
         return None, None
-    rated = np.flatnonzero([np.isfinite(t).any() for t in targets.turns])
-    if rated.size < TURN_FOLDS:
-        return None, None
-    model = _fit_turns([items[i] for i in rated], [targets.turns[i] for i in rated])
-    summaries = model.summaries(items)
-    for train, test in KFold(TURN_FOLDS, shuffle=True, random_state=seed).split(rated):
-        fold = _fit_turns(
-            [items[i] for i in rated[train]], [targets.turns[i] for i in rated[train]]
-        )
-        summaries[rated[test]] = fold.summaries([items[i] for i in rated[test]])
+    turns = targets.turns
+    model = _fit_turns([items[i] for i in learn], [turns[i] for i in learn])
+    summaries = np.zeros((len(items), len(TURN_NAMES)))
+    others = np.flatnonzero(~rated)
+    if others.size:
+        summaries[others] = model.summaries([items[i] for i in others])
+    for train, test in KFold(TURN_FOLDS, shuffle=True, random_state=seed).split(learn):
+        fold = _fit_turns([items[i] for i in learn[train]], [turns[i] for i in learn[train]])
+        summaries[learn[test]] = fold.summaries([items[i] for i in learn[test]])
     return model, summaries
 
 
@@ -555,22 +556,24 @@ def fit_model(items: Sequence[Observed], targets: Targets, seed: int = 0) -> Tra
         families = np.full(len(items), "all")
     else:  # a family that cannot be fitted alone trains with the first that can
         families = np.where(np.isin(families, fit_alone), families, fit_alone[0])
-    turns, summaries = _turn_summaries(items, targets, seed)
+    rated = np.array(
+        [False] * len(items)
+        if targets.turns is None
+        else [np.isfinite(t).any() for t in targets.turns],
+        dtype=bool,
+    )
+    turns, summaries = _turn_summaries(items, targets, rated, seed)
     models: dict[str, FamilyModel] = {}
     for name in fit_alone:
         rows = np.flatnonzero(families == name)
         # The turn features go to the families whose own conversations have rated turns (USS);
         # the helpdesk family keeps its own cues and words (with them: F1 0.717 -> 0.707).
-        rated = (
-            summaries is not None
-            and targets.turns is not None
-            and any(np.isfinite(targets.turns[i]).any() for i in rows)
-        )
+        uses_turns = summaries is not None and bool(rated[rows].any())
         models[name] = _fit_family(
             [items[i] for i in rows],
             targets.take(rows),
             seed,
-            summaries[rows] if rated and summaries is not None else None,
+            summaries[rows] if uses_turns and summaries is not None else None,
         )
     if len(models) == 1:
         return TrainedModel(models, turns=turns)
