@@ -491,3 +491,42 @@ def test_words_and_pairs_are_the_terms_of_scikit_learns_word_pairs() -> None:
     assert words_and_pairs(texts[0]) == ["thanks", "that", "all", "thanks that", "that all"]
     assert ours.vocabulary_ == theirs.vocabulary_
     assert (ours.transform(texts) != theirs.transform(texts)).nnz == 0
+
+
+def test_soft_labels_weigh_each_conversation_by_its_raters_share() -> None:
+    from scipy import sparse
+
+    from orchestration.judge.trained.model import _fit_classifier
+
+    rng = np.random.default_rng(0)
+    x = sparse.csr_matrix(rng.normal(size=(60, 5)))
+    positive = x[:, 0].toarray().ravel() + 0.3 * rng.normal(size=60) > 0
+    hard = _fit_classifier(x, positive, None)
+    # Unanimous raters (shares 0 and 1) are the consensus label itself.
+    same = _fit_classifier(x, positive, positive.astype(float))
+    np.testing.assert_allclose(same.coef_, hard.coef_, rtol=1e-6)
+    # A 4-5 conversation that only half its raters rated 4-5 counts for less.
+    row = int(np.flatnonzero(positive)[0])
+    shares = positive.astype(float)
+    p_sure = _fit_classifier(x, positive, shares).predict_proba(x[row])[0, 1]
+    shares[row] = 0.5
+    p_split = _fit_classifier(x, positive, shares).predict_proba(x[row])[0, 1]
+    shares[row] = 0.0
+    p_none = _fit_classifier(x, positive, shares).predict_proba(x[row])[0, 1]
+    assert p_sure > p_split > p_none
+
+
+def test_only_the_uss_family_learns_from_the_raters_shares(data_dir: Path, tmp_path: Path) -> None:
+    from orchestration.judge.trained.train import training_targets
+
+    data = load_labelled(data_dir)
+    shares = training_targets(data.examples).share
+    assert shares is not None
+    uss = [i for i, e in enumerate(data.examples) if e.set_name.startswith("uss")]
+    # The fixture's USS raters give [score, score, 3]: two of three rate a 4 dialogue 4-5.
+    assert {round(float(shares[i]), 3) for i in uss} == {0.0, 0.667}
+    card = train(data_dir, tmp_path / "m", seed=0, report=False).card
+    assert {n: f["soft_labels"] for n, f in card["families"].items()} == {
+        "stc3_dev": False,
+        "uss": True,
+    }

@@ -103,6 +103,7 @@ def training_targets(examples: Sequence[LabelledExample]) -> Targets:
         subscores=subscores,
         sets=np.array([e.set_name for e in examples]),
         turns=[np.asarray(e.turn_scores, dtype=np.float64) for e in examples],
+        share=np.array([e.positive_share for e in examples], dtype=np.float64),
     )
 
 
@@ -425,6 +426,8 @@ def train(
                     )
                 },
                 "terms": len(family.feature_names),
+                "turn_model": family.uses_turns,
+                "soft_labels": family.soft_labels,
             }
             for name, family in model.families.items()
         },
@@ -464,7 +467,7 @@ def model_digest(model: TrainedModel) -> str:
             sha.update(name.encode())
             add(family.subscore_models[name].coef_)
             add(family.subscore_models[name].intercept_)
-        add(family.threshold)
+        add([family.threshold, float(family.uses_turns), float(family.soft_labels)])
         sha.update("\n".join(family.set_names).encode())
         if family.set_thresholds is not None and family.set_centroids is not None:
             add(family.set_thresholds)
