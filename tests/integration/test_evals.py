@@ -447,3 +447,47 @@ def test_llm_judge_through_the_pipeline_resource(
     dataset = report["datasets"][0]
     assert sum(dataset["judge_errors"].values()) == 1
     assert _slice(report, "labelled", "all")["n"] == len(records) - 1
+
+
+def test_how_many_own_labels_a_new_source_needs(
+    tmp_path: Path, data_dir: Path, isolated_env: dict[str, str]
+) -> None:
+    """`python -m evals.labels_needed`: the other sources plus n drawn labels of the source."""
+    from evals.labels_needed import label_curve
+    from evals.labels_needed import main as labels_main
+    from orchestration.judge.trained.data import load_labelled
+    from orchestration.judge.trained.features import observe_many
+    from orchestration.judge.trained.model import fit_model
+    from orchestration.judge.trained.train import training_targets
+
+    data = load_labelled(data_dir)
+    observed = observe_many(OfflineJudge(), [e.conversation for e in data.examples])
+    curve = label_curve(data, observed, "stc3_dev", sizes=[0, 10], draws=2, seed=0)
+    assert curve["trained_with"] == ["uss_MWOZ", "uss_SGD"]
+    assert curve["source_conversations"] == 25
+    zero, ten = curve["points"]
+    assert (zero["n"], zero["draws"], ten["n"], ten["draws"]) == (0, 1, 10, 2)
+    # n = 0 is leave-one-dataset-out: the other sources' model alone, scored on all 25.
+    uss = [i for i, e in enumerate(data.examples) if e.set_name.startswith("uss")]
+    stc3 = [i for i, e in enumerate(data.examples) if e.set_name == "stc3_dev"]
+    alone = fit_model(
+        [observed[i] for i in uss], training_targets([data.examples[i] for i in uss]), seed=0
+    )
+    share = alone.predict([observed[i] for i in stc3]).positive.mean()
+    assert zero["runs"][0]["scored"] == 25 and zero["runs"][0]["drawn"] == []
+    assert zero["predicted_share_4_5"]["mean"] == pytest.approx(share, abs=1e-4)
+    assert not zero["runs"][0]["own_family"]
+    # Each draw holds 10 of the source's conversations out of its scoring, and draws differ.
+    first, second = ten["runs"]
+    assert len(set(first["drawn"])) == 10 and first["scored"] == 15
+    assert all(cid.startswith("stc3-") for cid in first["drawn"])
+    assert first["drawn"] != second["drawn"]
+    assert ten["own_family_fitted"] >= 1  # the drawn labels trained a family of their own
+    assert label_curve(data, observed, "stc3_dev", sizes=[0, 10], draws=2, seed=0) == curve
+
+    out = tmp_path / "curve.json"
+    args = ["--data-dir", str(data_dir), "--source", "stc3_dev"]
+    assert labels_main([*args, "--sizes", "0", "5", "--draws", "1", "--out", str(out)]) == 0
+    assert [p["n"] for p in json.loads(out.read_text())["points"]] == [0, 5]
+    assert labels_main([*args, "--sizes", "25"]) == 2  # as many as the source has: none to score
+    assert labels_main(["--data-dir", str(data_dir), "--source", "acme"]) == 2
