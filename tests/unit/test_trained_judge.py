@@ -530,3 +530,25 @@ def test_only_the_uss_family_learns_from_the_raters_shares(data_dir: Path, tmp_p
         "stc3_dev": False,
         "uss": True,
     }
+
+
+def test_a_family_chooses_its_regularisation_on_inner_folds_only_with_enough_ratings(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.judge.trained import model as trained_model
+
+    default = train(data_dir, tmp_path / "a", seed=0, report=False).card
+    # The fixture's families have a handful of conversations rated 4-5: C stays the default.
+    assert {n: f["c"] for n, f in default["families"].items()} == {
+        "stc3_dev": trained_model.C,
+        "uss": trained_model.C,
+    }
+    monkeypatch.setattr(trained_model, "MIN_POSITIVE_FOR_C", 1)
+    # A grid of the default alone is the default model.
+    monkeypatch.setattr(trained_model, "C_GRID", (trained_model.C,))
+    same = train(data_dir, tmp_path / "b", seed=0, report=False).card
+    assert same["model_sha256"] == default["model_sha256"]
+    monkeypatch.setattr(trained_model, "C_GRID", (0.03, 3.0))
+    chosen = train(data_dir, tmp_path / "c", seed=0, report=False).card
+    assert {f["c"] for f in chosen["families"].values()} <= {0.03, 3.0}
+    assert chosen["model_sha256"] != default["model_sha256"]

@@ -428,6 +428,7 @@ def train(
                 "terms": len(family.feature_names),
                 "turn_model": family.uses_turns,
                 "soft_labels": family.soft_labels,
+                "c": family.c,
             }
             for name, family in model.families.items()
         },
@@ -467,7 +468,7 @@ def model_digest(model: TrainedModel) -> str:
             sha.update(name.encode())
             add(family.subscore_models[name].coef_)
             add(family.subscore_models[name].intercept_)
-        add([family.threshold, float(family.uses_turns), float(family.soft_labels)])
+        add([family.threshold, float(family.uses_turns), float(family.soft_labels), family.c])
         sha.update("\n".join(family.set_names).encode())
         if family.set_thresholds is not None and family.set_centroids is not None:
             add(family.set_thresholds)
