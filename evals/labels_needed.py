@@ -32,7 +32,7 @@ from orchestration.judge.offline import OfflineJudge
 from orchestration.judge.trained.data import LabelledData, load_labelled
 from orchestration.judge.trained.features import Observed, observe_many
 from orchestration.judge.trained.model import family_of, fit_model
-from orchestration.judge.trained.train import training_targets
+from orchestration.judge.trained.train import spread, training_targets
 from orchestration.settings import get_settings
 
 __all__ = ["OWN_SET", "label_curve", "main"]
@@ -82,14 +82,6 @@ def _one(
     }
 
 
-def _spread(values: list[float]) -> dict[str, float]:
-    return {
-        "mean": round(float(np.mean(values)), 4),
-        "min": round(float(np.min(values)), 4),
-        "max": round(float(np.max(values)), 4),
-    }
-
-
 def label_curve(
     data: LabelledData,
     observed: Sequence[Observed],
@@ -123,9 +115,9 @@ def label_curve(
             {
                 "n": int(n),
                 "draws": len(runs),
-                "f1_4_5": _spread([r["f1_4_5"] for r in runs]),
-                "predicted_share_4_5": _spread([r["predicted_share_4_5"] for r in runs]),
-                "human_share_4_5": _spread([r["human_share_4_5"] for r in runs]),
+                "f1_4_5": spread([r["f1_4_5"] for r in runs]),
+                "predicted_share_4_5": spread([r["predicted_share_4_5"] for r in runs]),
+                "human_share_4_5": spread([r["human_share_4_5"] for r in runs]),
                 "own_family_fitted": sum(r["own_family"] for r in runs),
                 "runs": runs,
             }

@@ -65,6 +65,7 @@ __all__ = [
     "grouped_folds",
     "main",
     "model_digest",
+    "spread",
     "train",
     "training_targets",
 ]
@@ -226,7 +227,7 @@ def evaluate(
             "seeds": [b["seed"] for b in blocks],
             "sets": {
                 name: {
-                    key: _spread([b["sets"][name][key] for b in blocks])
+                    key: spread([b["sets"][name][key] for b in blocks])
                     for key in ("f1_4_5", "share_bias_points", "auc_4_5")
                     if all(b["sets"][name][key] is not None for b in blocks)
                 }
@@ -257,7 +258,8 @@ def evaluate(
     return report
 
 
-def _spread(values: Sequence[float]) -> dict[str, float]:
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Mean, min and max, rounded to 4 places (figures over repeated splits or draws)."""
     return {
         "mean": round(float(np.mean(values)), 4),
         "min": round(float(np.min(values)), 4),
