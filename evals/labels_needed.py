@@ -62,11 +62,8 @@ def _one(
     """Train on `others` plus `drawn` (as the set `OWN_SET`), score `scored`."""
     train = np.concatenate([others, drawn])
     examples = [data.examples[i] for i in train]
-    targets = training_targets(examples)
-    sets = targets.sets.copy() if targets.sets is not None else np.array([])
-    sets = sets.astype(object)
-    sets[len(others) :] = OWN_SET
-    targets = dataclasses.replace(targets, sets=sets.astype(str))
+    sets = [e.set_name for e in examples[: len(others)]] + [OWN_SET] * len(drawn)
+    targets = dataclasses.replace(training_targets(examples), sets=np.array(sets))
     model = fit_model([observed[i] for i in train], targets, seed=seed)
     prediction = model.predict([observed[i] for i in scored])
     truth = np.array([data.examples[i].score >= 4 for i in scored])
