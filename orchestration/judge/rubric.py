@@ -23,7 +23,15 @@ from fractions import Fraction
 
 from orchestration.judge.verdict import Verdict, VerdictBody
 
-__all__ = ["RUBRIC_VERSION", "WEIGHTS", "apply_rubric", "overall_score", "round_half_up"]
+__all__ = [
+    "RUBRIC_VERSION",
+    "WEIGHTS",
+    "apply_rubric",
+    "overall_score",
+    "round_half_up",
+    "rubric_score",
+    "subscores",
+]
 
 RUBRIC_VERSION = "rubric-1"
 WEIGHTS = {
@@ -99,22 +107,33 @@ def _weighted_score(resolution: int, sentiment: int, service: int, efficiency: i
     return _clip(weighted)
 
 
-def apply_rubric(body: VerdictBody) -> Verdict:
-    """Derive the sub-scores and the overall score from a judge's observations."""
-    scores = {
+def subscores(body: VerdictBody) -> dict[str, int]:
+    """The four sub-scores of a judge's observations, by their verdict field names."""
+    return {
         "resolution_score": resolution_score(body),
         "sentiment_score": sentiment_score(body),
         "service_score": service_score(body),
         "efficiency_score": efficiency_score(body),
     }
-    any_progress = any(i.status != "not_resolved" for i in body.issues)
-    score = overall_score(
+
+
+def rubric_score(body: VerdictBody, scores: dict[str, int] | None = None) -> int:
+    """The overall score the rubric gives these observations (`scores`: their `subscores`,
+    when already computed)."""
+    scores = subscores(body) if scores is None else scores
+    return overall_score(
         scores["resolution_score"],
         scores["sentiment_score"],
         scores["service_score"],
         scores["efficiency_score"],
-        any_progress,
+        any(i.status != "not_resolved" for i in body.issues),
     )
+
+
+def apply_rubric(body: VerdictBody) -> Verdict:
+    """Derive the sub-scores and the overall score from a judge's observations."""
+    scores = subscores(body)
+    score = rubric_score(body, scores)
     # The observations field by field (the issues stay models: no round trip through dicts).
     observed = {name: getattr(body, name) for name in VerdictBody.model_fields}
     return Verdict(**observed, **scores, score=score)

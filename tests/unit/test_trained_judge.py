@@ -258,7 +258,9 @@ def test_the_report_is_out_of_fold_per_set_and_per_held_out_source(data_dir: Pat
     assert "auc_4_5" in repeated["sets"]["stc3_dev"]
     assert "auc_4_5" not in repeated["sets"]["uss_SGD"]
     text = format_report(report)
-    assert "all-4-5 F1" in text and "AUC" in text
+    assert "all-4-5 F1" in text and "AUC" in text and "unfamiliar" in text
+    for block in (kfold, *report["leave_one_dataset_out"].values()):
+        assert all(0 <= m["unfamiliar_share"] <= 1 for m in block["sets"].values())
     assert kfold["ai_vs_human"]["human_gap_points"] == 100.0  # SGD all 4, MWOZ none
     # Held out whole, trained on the rest only.
     assert report["leave_one_dataset_out"]["stc3_dev"]["trained_on"] == ["uss_MWOZ", "uss_SGD"]
@@ -552,3 +554,46 @@ def test_a_family_chooses_its_regularisation_on_inner_folds_only_with_enough_rat
     chosen = train(data_dir, tmp_path / "c", seed=0, report=False).card
     assert {f["c"] for f in chosen["families"].values()} <= {0.03, 3.0}
     assert chosen["model_sha256"] != default["model_sha256"]
+
+
+def test_familiarity_is_the_share_of_the_customers_words_the_vocabulary_holds() -> None:
+    from orchestration.judge.trained.model import familiarity
+
+    items = observe_many(
+        OfflineJudge(),
+        [
+            _conversation("a", ("My order is late.", "Sorry.")),
+            _conversation("b", ("Order order late late", "Ok.")),
+        ],
+    )
+    known = familiarity({"order": 0, "late": 1}, items)  # type: ignore[arg-type]
+    # "my order is late": 2 of 4 words; the second: 4 of 4.
+    np.testing.assert_allclose(known, [0.5, 1.0])
+
+
+def test_a_conversation_in_words_the_model_never_saw_gets_the_rubric_rules_score(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Held out, a model's cut learnt on other sources transfers badly; a conversation whose
+    customer's words its family barely knows is scored by the rubric rule, and says so."""
+    from orchestration.judge.rubric import apply_rubric
+
+    judge = load_trained_judge(model_dir=tmp_path / "models", data_dir=data_dir)
+    for family in judge.card["families"].values():
+        assert 0 < family["familiar_min"] <= 1
+    strange = _conversation(
+        "new-strange",
+        ("Quiero cancelar mi suscripcion, nadie contesta los correos desde hace semanas.",
+         "Lo siento, la cancelacion esta hecha.", "Vale, gracias, todo resuelto."),
+    )  # fmt: skip
+    rule = OfflineJudge()
+    items = observe_many(rule, [NEW_HAPPY, strange])
+    prediction = judge._model.predict(items)  # type: ignore[arg-type]
+    assert prediction.unfamiliar is not None and prediction.familiarity is not None
+    assert prediction.unfamiliar.tolist() == [False, True]
+    assert prediction.familiarity[1] < prediction.familiarity[0]
+    verdict = judge.judge(strange)
+    assert verdict.score == apply_rubric(rule.observe(strange)).score
+    assert verdict.rationale.startswith(f"Rubric score {verdict.score}: the customer's wording")
+    assert "is not used" in verdict.rationale
+    assert judge.judge(NEW_HAPPY).rationale.startswith("Model score ")

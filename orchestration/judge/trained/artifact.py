@@ -6,6 +6,6 @@ __all__ = ["ARTIFACT_NAME", "CARD_NAME", "FORMAT_VERSION"]
 
 #: Bump when the features, the model or the artifact layout change: an artifact of another
 #: format is retrained on first use.
-FORMAT_VERSION = "trained-6"
+FORMAT_VERSION = "trained-7"
 ARTIFACT_NAME = "trained_judge.joblib"
 CARD_NAME = "trained_judge.json"

@@ -8,6 +8,11 @@
                 rule alone would have said, the model's helpdesk-trained sub-score estimates when
                 it has them, and the three features that pushed P(4-5) most; then the rule
                 judge's own rationale (what it found).
+    unfamiliar  a conversation whose customer's words the model's vocabulary knows less of than
+                for 99% of its training conversations (`model.UNFAMILIAR_QUANTILE`: a source it
+                has no labels of) gets the rubric rule's score instead, and says so: held out,
+                the model's cut transferred badly (the USS-trained model called 2.7% of the
+                helpdesk threads 4-5 for the humans' 13.8%), the rule needs no training data.
 
 `load_trained_judge()` reads the artifact from `CX_MODEL_DIR` and, when it is missing, trains
 it first from `CX_DATA_DIR` (logged), so a fresh checkout needs no extra step.
@@ -29,16 +34,10 @@ from pydantic import ValidationError
 from orchestration.contract.models import Conversation
 from orchestration.judge.base import BatchJudge, JudgeError
 from orchestration.judge.offline import OfflineJudge
-from orchestration.judge.rubric import (
-    efficiency_score,
-    overall_score,
-    resolution_score,
-    sentiment_score,
-    service_score,
-)
+from orchestration.judge.rubric import rubric_score, subscores
 from orchestration.judge.trained.artifact import ARTIFACT_NAME, CARD_NAME, FORMAT_VERSION
 from orchestration.judge.trained.features import Observed, observe_many
-from orchestration.judge.trained.model import Prediction, TrainedModel
+from orchestration.judge.trained.model import UNFAMILIAR_QUANTILE, Prediction, TrainedModel
 from orchestration.judge.verdict import Verdict
 
 __all__ = ["TrainedJudge", "load_trained_judge"]
@@ -122,20 +121,28 @@ class TrainedJudge(BatchJudge):
 
     def _verdict(self, item: Observed, prediction: Prediction, row: int) -> Verdict:
         body = item.body
-        subscores = {
-            "resolution_score": resolution_score(body),
-            "sentiment_score": sentiment_score(body),
-            "service_score": service_score(body),
-            "efficiency_score": efficiency_score(body),
-        }
-        rubric = overall_score(
-            subscores["resolution_score"],
-            subscores["sentiment_score"],
-            subscores["service_score"],
-            subscores["efficiency_score"],
-            any(i.status != "not_resolved" for i in body.issues),
-        )
+        scores = subscores(body)
         score = int(prediction.score[row])
+        if prediction.unfamiliar is not None and prediction.unfamiliar[row]:
+            known = 1.0 if prediction.familiarity is None else prediction.familiarity[row]
+            head = (
+                f"Rubric score {score}: the customer's wording is unfamiliar to the model (it "
+                f"knows {known:.0%} of their words, fewer than for "
+                f"{1 - UNFAMILIAR_QUANTILE:.0%} of its training conversations), so its P(4-5) "
+                f"{prediction.probability[row]:.2f} is not used. "
+            )
+        else:
+            head = self._model_head(prediction, row, score, rubric_score(body, scores))
+        return Verdict(
+            **body.model_dump(exclude={"rationale"}),
+            rationale=(head + body.rationale)[:600],
+            **scores,
+            score=score,
+        )
+
+    @staticmethod
+    def _model_head(prediction: Prediction, row: int, score: int, rubric: int) -> str:
+        """The rationale's opening for a score the model decided: its call and drivers."""
         drivers = ", ".join(
             f"{'+' if weight > 0 else '-'}{_feature_label(name)}"
             for name, weight in prediction.drivers[row]
@@ -145,20 +152,13 @@ class TrainedJudge(BatchJudge):
             for name, values in prediction.subscores.items()
             if not math.isnan(values[row])
         )
-        head = (
+        return (
             f"Model score {score} (P(4-5) {prediction.probability[row]:.2f} vs threshold "
             f"{prediction.threshold[row]:.2f}"
             + (f" of {prediction.nearest_set[row]}" if prediction.nearest_set[row] else "")
             + f"; rubric rule alone {rubric}"
             + (f"; model sub-scores {estimates}" if estimates else "")
             + f"). Drivers: {drivers or 'none'}. "
-        )
-        rationale = (head + body.rationale)[:600]
-        return Verdict(
-            **body.model_dump(exclude={"rationale"}),
-            rationale=rationale,
-            **subscores,
-            score=score,
         )
 
 

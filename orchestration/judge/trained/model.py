@@ -23,6 +23,12 @@ Per family:
                 at least 4 when the classifier says 4-5 and at most 3 when it does not.
     sub-scores  ridge regressions of the raters' resolution (A) and efficiency (E) on the rows
                 that carry them (the helpdesk set); absent when no training row has them.
+    unfamiliar  the share of a conversation's customer words the family's customer vocabulary
+                holds (`familiarity`); under the `UNFAMILIAR_QUANTILE` of the family's training
+                conversations' (out of fold, on the inner folds) the rubric rule scores the
+                conversation instead (`Prediction.unfamiliar`): held out, a cut learnt on other
+                sources transferred badly (the USS-trained model called 2.7% of the helpdesk
+                threads 4-5 for the humans' 13.8%; with the gate 15.8%, F1 0.20 -> 0.39).
 
 Across families, where training rows carry per-turn ratings (USS: the raters' satisfaction at
 every user turn, 41,552 turns):
@@ -53,7 +59,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from orchestration.judge.rubric import round_half_up
+from orchestration.judge.rubric import round_half_up, rubric_score
 from orchestration.judge.trained.features import (
     CUE_NAMES,
     TEXT_FIELDS,
@@ -120,6 +126,11 @@ TURN_NGRAMS = ((1, 2), 20_000)
 #: 0.365 on split seeds 0-4, 0.350 -> 0.365 on seeds 5-9, AUC 0.71 -> 0.72 on both. The helpdesk
 #: set's F1 fell with it (0.731 -> 0.695, before the turn model), so it keeps the consensus label.
 SOFT_LABEL_FAMILIES = frozenset({"uss"})
+#: A conversation is unfamiliar to its family's model when the model's customer vocabulary holds
+#: a smaller share of the customer's words than it held for all but this quantile of the
+#: family's own training conversations (out of fold, on the inner folds). The model's P(4-5) is
+#: then not used: the rubric rule, which needs no training data, decides the score.
+UNFAMILIAR_QUANTILE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +168,11 @@ class Prediction:
     expected: np.ndarray  # the regressor's expected mean score
     subscores: dict[str, np.ndarray]  # NaN where the row's family has no such model
     family: list[str] = field(default_factory=list)  # the family model that scored each row
+    #: Per row: the share of the customer's words the family's vocabulary knows, and whether
+    #: that is under the family's `FamilyModel.familiar_min` (then `positive` and `score` are
+    #: the rubric rule's; `probability` stays the model's).
+    familiarity: np.ndarray | None = None
+    unfamiliar: np.ndarray | None = None
     #: Per row, with `explain=True`: the features that moved P(4-5) most (`FamilyModel.explain`).
     drivers: list[list[tuple[str, float]]] = field(default_factory=list)
 
@@ -293,6 +309,14 @@ class FamilyModel:
     uses_turns: bool = False  # the turn model's summaries follow the cues
     soft_labels: bool = False  # the classifier learnt from the raters' shares of 4-5
     c: float = C  # the classifier's inverse regularisation (chosen on the inner folds)
+    #: The familiarity (`familiarity`) under which a conversation is unfamiliar to this model:
+    #: the `UNFAMILIAR_QUANTILE` of its training conversations', out of fold (0: never).
+    familiar_min: float = 0.0
+
+    def familiarity(self, items: Sequence[Observed]) -> np.ndarray:
+        """Per conversation, the share of the customer's words this model's customer vocabulary
+        holds (1.0 when the customer wrote no word)."""
+        return familiarity(self.vectorizers["customer"].vocabulary_, items)
 
     def features(
         self, items: Sequence[Observed], summaries: np.ndarray | None = None
@@ -337,6 +361,30 @@ class FamilyModel:
             for i in order
             if contributions[i] != 0
         ]
+
+
+def familiarity(vocabulary: dict[str, int], items: Sequence[Observed]) -> np.ndarray:
+    """Per conversation, the share of the customer's words (`customer_words`) that are terms of
+    `vocabulary` (1.0 when the customer wrote no word)."""
+    out = np.ones(len(items))
+    for row, item in enumerate(items):
+        tokens = customer_words(item.customer)
+        if tokens:
+            out[row] = sum(token in vocabulary for token in tokens) / len(tokens)
+    return out
+
+
+def _familiar_min(items: Sequence[Observed], parts: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """`UNFAMILIAR_QUANTILE` of the training conversations' familiarity, each measured against
+    the customer vocabulary of the inner folds that left it out (in sample every word of a row
+    is known to a vocabulary fitted on it)."""
+    ngrams, terms = TEXT_NGRAMS["customer"]
+    known = np.ones(len(items))
+    for train, test in parts:
+        vectorizer = _vectorizer(ngrams, terms, customer_words)
+        vectorizer.fit([items[i].customer for i in train])
+        known[test] = familiarity(vectorizer.vocabulary_, [items[i] for i in test])
+    return float(np.quantile(known, UNFAMILIAR_QUANTILE))
 
 
 def _dense(items: Sequence[Observed], summaries: np.ndarray | None) -> np.ndarray:
@@ -443,10 +491,12 @@ def _fit_family(
     folds = min(INNER_FOLDS, int(positive.sum()), int((~positive).sum()))
     inner = np.zeros(len(items))
     c = C
+    familiar_min = 0.0
     choose_c = int(positive.sum()) >= MIN_POSITIVE_FOR_C
     if folds >= 2:
         # The same folds choose C (`C_GRID`) and give the probabilities the cut is made on.
         parts = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, positive))
+        familiar_min = _familiar_min(items, parts)
         best_auc = -1.0
         for candidate in C_GRID if choose_c else (C,):
             oof = np.zeros(len(items))
@@ -507,6 +557,7 @@ def _fit_family(
         uses_turns=summaries is not None,
         soft_labels=share is not None,
         c=c,
+        familiar_min=familiar_min,
     )
 
 
@@ -553,6 +604,8 @@ class TrainedModel:
         score = np.zeros(n, dtype=np.int64)
         nearest_set = [""] * n
         subscores = {name: np.full(n, np.nan) for name in self.subscore_names}
+        known = np.ones(n)
+        unfamiliar = np.zeros(n, dtype=bool)
         drivers: list[list[tuple[str, float]]] = [[] for _ in range(n)] if explain else []
         for index, name in enumerate(names):
             rows = np.flatnonzero(route == index)
@@ -571,6 +624,12 @@ class TrainedModel:
             positive[rows], score[rows], expected[rows] = part.positive, part.score, part.expected
             for subscore, values in part.subscores.items():
                 subscores[subscore][rows] = values
+            known[rows] = model.familiarity(chosen)
+            strange = rows[known[rows] < model.familiar_min]
+            if strange.size:  # the rubric rule decides; the model's P(4-5) is kept for reports
+                unfamiliar[strange] = True
+                rule = np.array([rubric_score(items[i].body) for i in strange], dtype=np.int64)
+                score[strange], positive[strange] = rule, rule >= 4
             for k, row in enumerate(rows):
                 nearest_set[row] = part.nearest_set[k]
                 if explain:
@@ -586,6 +645,8 @@ class TrainedModel:
             subscores=subscores,
             family=family,
             drivers=drivers,
+            familiarity=known,
+            unfamiliar=unfamiliar,
         )
 
 

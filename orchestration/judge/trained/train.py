@@ -109,12 +109,13 @@ def training_targets(examples: Sequence[LabelledExample]) -> Targets:
 
 
 def _set_metrics(
-    truth: np.ndarray, predicted: np.ndarray, probability: np.ndarray
+    truth: np.ndarray, predicted: np.ndarray, probability: np.ndarray, unfamiliar: np.ndarray
 ) -> dict[str, Any]:
     """F1 of "rated 4-5" and the share bias; beside them what F1 alone hides: the F1 of calling
     every conversation 4-5 (2p / (1 + p) for a human share p: the trivial baseline), and the
     ROC AUC of P(4-5) (how well the model ranks, whatever the cut; 0.5 is chance; None when the
-    set has one class only)."""
+    set has one class only); and the share of conversations unfamiliar to the model (scored by
+    the rubric rule, `model.UNFAMILIAR_QUANTILE`)."""
     share, predicted_share = float(truth.mean()), float(predicted.mean())
     both = bool(truth.any() and not truth.all())
     return {
@@ -125,6 +126,7 @@ def _set_metrics(
         "human_share_4_5": round(share, 4),
         "predicted_share_4_5": round(predicted_share, 4),
         "share_bias_points": round(100 * (predicted_share - share), 2),
+        "unfamiliar_share": round(float(unfamiliar.mean()), 4),
     }
 
 
@@ -149,13 +151,14 @@ def _report_block(
     truth: np.ndarray,
     predicted: np.ndarray,
     probability: np.ndarray,
+    unfamiliar: np.ndarray,
 ) -> dict[str, Any]:
     sets = np.array([e.set_name for e in examples])
     families = np.array([family_of(s) for s in sets])
     groups = {s: sets == s for s in sorted(set(sets))}
     groups |= {f: families == f for f in sorted(set(families)) if f not in groups}
     per_set = {
-        name: _set_metrics(truth[rows], predicted[rows], probability[rows])
+        name: _set_metrics(truth[rows], predicted[rows], probability[rows], unfamiliar[rows])
         for name, rows in groups.items()
     }
     uss = families == "uss"
@@ -202,6 +205,7 @@ def evaluate(
     for split_seed in range(seed, seed + max(1, repeats)):
         predicted = np.zeros(len(examples), dtype=bool)
         probability = np.zeros(len(examples))
+        unfamiliar = np.zeros(len(examples), dtype=bool)
         expected_sub = {name: np.full(len(examples), np.nan) for name in SUBSCORES}
         splits = grouped_folds(examples, split_seed)
         folds = len(splits)
@@ -212,12 +216,13 @@ def evaluate(
             prediction = model.predict([observed[i] for i in test_idx])
             predicted[test_idx] = prediction.positive
             probability[test_idx] = prediction.probability
+            unfamiliar[test_idx] = prediction.unfamiliar
             for name, values in prediction.subscores.items():
                 expected_sub[name][test_idx] = values
         block = {
             "folds": folds,
             "seed": split_seed,
-            **_report_block(examples, truth, predicted, probability),
+            **_report_block(examples, truth, predicted, probability, unfamiliar),
         }
         block["subscores"] = _subscore_report(examples, observed, targets, expected_sub)
         blocks.append(block)
@@ -251,7 +256,11 @@ def evaluate(
         prediction = model.predict([observed[i] for i in test_idx])
         held_examples = [examples[i] for i in test_idx]
         block = _report_block(
-            held_examples, truth[test_idx], prediction.positive, prediction.probability
+            held_examples,
+            truth[test_idx],
+            prediction.positive,
+            prediction.probability,
+            prediction.unfamiliar,
         )
         lodo[name] = {"trained_on": sorted(set(sets[train_idx])), **block}
     report["leave_one_dataset_out"] = lodo
@@ -304,7 +313,7 @@ def format_report(report: dict[str, Any]) -> str:
         )
         lines.append(
             f"  {'set':<12}{'n':>6}{'F1 4-5':>9}{'all-4-5 F1':>12}{'AUC':>7}{'pred 4-5':>10}"
-            f"{'human 4-5':>11}{'bias pts':>10}  reference"
+            f"{'human 4-5':>11}{'bias pts':>10}{'unfamiliar':>12}  reference"
         )
         for held, block in blocks.items():
             for name, m in block["sets"].items():
@@ -321,7 +330,7 @@ def format_report(report: dict[str, Any]) -> str:
                 lines.append(
                     f"  {name:<12}{m['n']:>6}{m['f1_4_5']:>9.2f}{m['f1_all_4_5']:>12.2f}{auc:>7}"
                     f"{m['predicted_share_4_5']:>10.1%}{m['human_share_4_5']:>11.1%}"
-                    f"{m['share_bias_points']:>+10.1f}  {ref_text}"
+                    f"{m['share_bias_points']:>+10.1f}{m['unfamiliar_share']:>12.1%}  {ref_text}"
                 )
             gap = block.get("ai_vs_human")
             if gap and (not held or held == "uss"):
@@ -431,6 +440,7 @@ def train(
                 "turn_model": family.uses_turns,
                 "soft_labels": family.soft_labels,
                 "c": family.c,
+                "familiar_min": round(family.familiar_min, 6),
             }
             for name, family in model.families.items()
         },
@@ -470,7 +480,15 @@ def model_digest(model: TrainedModel) -> str:
             sha.update(name.encode())
             add(family.subscore_models[name].coef_)
             add(family.subscore_models[name].intercept_)
-        add([family.threshold, float(family.uses_turns), float(family.soft_labels), family.c])
+        add(
+            [
+                family.threshold,
+                float(family.uses_turns),
+                float(family.soft_labels),
+                family.c,
+                family.familiar_min,
+            ]
+        )
         sha.update("\n".join(family.set_names).encode())
         if family.set_thresholds is not None and family.set_centroids is not None:
             add(family.set_thresholds)
