@@ -376,8 +376,8 @@ def familiarity(vocabulary: dict[str, int], items: Sequence[Observed]) -> np.nda
 
 def _familiar_min(items: Sequence[Observed], parts: list[tuple[np.ndarray, np.ndarray]]) -> float:
     """`UNFAMILIAR_QUANTILE` of the training conversations' familiarity, each measured against
-    the customer vocabulary of the inner folds that left it out (in sample every word of a row
-    is known to a vocabulary fitted on it)."""
+    the customer vocabulary of the inner folds that left it out (in sample a row's own words
+    count towards the vocabulary, so every row would look more familiar than a new one)."""
     ngrams, terms = TEXT_NGRAMS["customer"]
     known = np.ones(len(items))
     for train, test in parts:
